@@ -1,0 +1,35 @@
+# svcmirror: `make demo` shows it working, `make test` runs every test.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN      := bin/svcmirror
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+# Packages with unit tests: everything but the e2e tests themselves.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/e2e$$')
+
+.PHONY: build test unit e2e lint testbed demo bench clean
+
+## build: the static svcmirror binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## test: formatting and vet, unit tests with -race, then the e2e tests
+test: lint unit e2e
+
+unit:
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+e2e: testbed build
+	SVCMIRROR_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 40m ./e2e/
+
+## lint: gofmt check and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## testbed: etcd, kube-apiserver and kube-controller-manager from pinned modules, into .cache/
+testbed:
+	@bash e2e/clusterbins/build.sh >/dev/null
+
+clean:
+	rm -rf bin .cache
