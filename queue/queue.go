@@ -1,0 +1,114 @@
+package queue
+
+import (
+	"context"
+	gosync "sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// Back-off for transient errors, per key: 10ms, 20ms, 40ms, ... doubling up
+// to 30s, then every 30s for as long as the error lasts. There is no give-up:
+// a transient error (an unreachable API server, a write conflict) ends by
+// itself, and the key must be synced when it does.
+const (
+	baseRetryDelay = 10 * time.Millisecond
+	maxRetryDelay  = 30 * time.Second
+)
+
+// Outcome is what became of one sync, for metrics and logs.
+type Outcome string
+
+const (
+	OutcomeSuccess    Outcome = "success"
+	OutcomeRetry      Outcome = "retry"       // transient error: back-off
+	OutcomeRetryAfter Outcome = "retry_after" // fixed wait (RetryAfter)
+	OutcomePermanent  Outcome = "permanent"   // dropped until something changes
+)
+
+// SyncFunc brings one key up to date.
+type SyncFunc func(ctx context.Context, key Key) error
+
+// ResultFunc hears of every sync's outcome.
+type ResultFunc func(key Key, outcome Outcome, err error, took time.Duration)
+
+// Queue is a named, rate-limited queue of Keys.
+type Queue struct {
+	q workqueue.TypedRateLimitingInterface[Key]
+}
+
+// New makes a queue. Its name labels the workqueue metrics, so the metrics
+// provider must be set (metrics.New does it) before the first New.
+func New(name string) *Queue {
+	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[Key](baseRetryDelay, maxRetryDelay)
+	return &Queue{q: workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[Key]{Name: name})}
+}
+
+// Add queues key now; a key already waiting is not queued twice.
+func (q *Queue) Add(key Key) { q.q.Add(key) }
+
+// AddAfter queues key after d.
+func (q *Queue) AddAfter(key Key, d time.Duration) { q.q.AddAfter(key, d) }
+
+// Len is the number of keys waiting.
+func (q *Queue) Len() int { return q.q.Len() }
+
+// ShutDown stops the queue; Run's workers return once their current sync ends.
+func (q *Queue) ShutDown() { q.q.ShutDown() }
+
+// Run starts workers that sync keys until ctx ends, then shuts the queue
+// down and waits for them.
+func (q *Queue) Run(ctx context.Context, workers int, sync SyncFunc, result ResultFunc) {
+	var wg gosync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer runtime.HandleCrashWithContext(ctx)
+			for q.processNext(ctx, sync, result) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	q.q.ShutDown()
+	wg.Wait()
+}
+
+// processNext is the only place that calls Done, Forget and the re-adds,
+// so that every key's back-off state has one owner.
+func (q *Queue) processNext(ctx context.Context, sync SyncFunc, result ResultFunc) bool {
+	key, shutdown := q.q.Get()
+	if shutdown {
+		return false
+	}
+	defer q.q.Done(key)
+
+	start := time.Now()
+	err := sync(klog.NewContext(ctx, klog.FromContext(ctx).WithValues("key", key.String())), key)
+	took := time.Since(start)
+
+	outcome := OutcomeSuccess
+	switch {
+	case err == nil:
+		q.q.Forget(key)
+	case IsPermanent(err):
+		q.q.Forget(key)
+		outcome = OutcomePermanent
+	default:
+		if d, ok := retryDelay(err); ok {
+			q.q.Forget(key)
+			q.q.AddAfter(key, d)
+			outcome = OutcomeRetryAfter
+		} else {
+			q.q.AddRateLimited(key)
+			outcome = OutcomeRetry
+		}
+	}
+	if result != nil {
+		result(key, outcome, err, took)
+	}
+	return true
+}
