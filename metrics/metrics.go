@@ -1,0 +1,166 @@
+// Package metrics owns svcmirror's one Prometheus registry. Nothing is
+// registered on the global registry; everything the daemon exports is here
+// behind methods named for what happened.
+//
+// Linkerd-compatible series (dashboards and `linkerd multicluster gateways`
+// read these names):
+//
+//	gateway_alive{target_cluster_name}                          gauge 1/0
+//	gateway_enabled{target_cluster_name}                        gauge 1/0
+//	gateway_probe_latency_ms{target_cluster_name}               histogram
+//	gateway_probes{target_cluster_name,probe_successful}        counter
+//	service_mirror_endpoint_repairs{target_cluster_name}        counter
+//
+// Our own, prefixed svcmirror_ (all carry target_cluster_name):
+//
+//	svcmirror_mirrors{mode}                                     gauge: remote Services mirrored, by mode
+//	svcmirror_syncs_total{result}                               counter: syncs by outcome
+//	svcmirror_noop_syncs_total                                  counter: syncs that found everything right
+//	svcmirror_writes_total{kind,operation}                      counter: local objects written
+//	svcmirror_propagation_seconds                               histogram: remote change seen → local write done
+//	svcmirror_skips_total{reason}                               counter: services not mirrored, by reason
+//	svcmirror_remote_reachable                                  gauge 1/0
+//	svcmirror_last_successful_sync_timestamp_seconds            gauge
+//	svcmirror_link_valid                                        gauge 1/0: the Link and its credentials parse
+//	svcmirror_config_errors_total{source}                       counter: bad Link or credentials seen
+//	svcmirror_workqueue_*{name}                                 the work queue's depth, latency, retries
+//	svcmirror_rest_client_*{verb,host}                          client-go request latency, results, rate-limiter wait
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the daemon's registry and the series in it.
+type Metrics struct {
+	registry *prometheus.Registry
+	cluster  string
+
+	gatewayAlive     prometheus.Gauge
+	gatewayEnabled   prometheus.Gauge
+	gatewayLatency   prometheus.Observer
+	gatewayProbes    *prometheus.CounterVec
+	endpointRepairs  prometheus.Counter
+	mirrors          *prometheus.GaugeVec
+	syncs            *prometheus.CounterVec
+	noopSyncs        prometheus.Counter
+	writes           *prometheus.CounterVec
+	propagation      prometheus.Histogram
+	skips            *prometheus.CounterVec
+	remoteReachable  prometheus.Gauge
+	lastSuccessfulAt prometheus.Gauge
+	linkValid        prometheus.Gauge
+	configErrors     *prometheus.CounterVec
+}
+
+// New makes the registry for the link to targetCluster. It also installs
+// the workqueue and client-go metrics providers, which must happen before
+// any queue or client is made; call it once, first thing.
+func New(targetCluster string) *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cl := prometheus.Labels{"target_cluster_name": targetCluster}
+	f := factory{r: r, labels: cl}
+	m := &Metrics{registry: r, cluster: targetCluster}
+
+	m.gatewayAlive = f.gauge("gateway_alive", "Whether the remote gateway is alive (1) per its probe.")
+	m.gatewayEnabled = f.gauge("gateway_enabled", "Whether the link has a gateway to probe (1).")
+	m.gatewayLatency = f.histogram("gateway_probe_latency_ms", "Latency of gateway probes in milliseconds.",
+		[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000})
+	m.gatewayProbes = f.counterVec("gateway_probes", "Gateway probes by whether they succeeded.", "probe_successful")
+	m.endpointRepairs = f.counter("service_mirror_endpoint_repairs", "Mirror Endpoints rewritten because they had drifted from the desired state.")
+	m.mirrors = f.gaugeVec("svcmirror_mirrors", "Remote Services mirrored, by mode.", "mode")
+	m.syncs = f.counterVec("svcmirror_syncs_total", "Syncs of one key, by result.", "result")
+	m.noopSyncs = f.counter("svcmirror_noop_syncs_total", "Syncs that found every mirror object already right and wrote nothing.")
+	m.writes = f.counterVec("svcmirror_writes_total", "Local objects written, by kind and operation.", "kind", "operation")
+	m.propagation = f.histogram("svcmirror_propagation_seconds", "Time from a remote change being seen to the local write that reflects it.",
+		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60})
+	m.skips = f.counterVec("svcmirror_skips_total", "Remote Services not mirrored, by reason (MissingNamespace, Conflict, InvalidService).", "reason")
+	m.remoteReachable = f.gauge("svcmirror_remote_reachable", "Whether the remote API server answers (1).")
+	m.lastSuccessfulAt = f.gauge("svcmirror_last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded.")
+	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
+	m.configErrors = f.counterVec("svcmirror_config_errors_total", "Malformed Links or credentials seen, by source.", "source")
+
+	installWorkqueueProvider(f)
+	installClientGoMetrics(f)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Registry is for tests that read values back.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// GatewayProbed records one probe of the gateway.
+func (m *Metrics) GatewayProbed(ok bool, took time.Duration) {
+	m.gatewayProbes.WithLabelValues(boolString(ok)).Inc()
+	m.gatewayLatency.Observe(float64(took) / float64(time.Millisecond))
+}
+
+// GatewayAlive sets whether the gateway is considered alive.
+func (m *Metrics) GatewayAlive(alive bool) { m.gatewayAlive.Set(boolFloat(alive)) }
+
+// GatewayEnabled sets whether the link has a gateway that is probed.
+func (m *Metrics) GatewayEnabled(enabled bool) { m.gatewayEnabled.Set(boolFloat(enabled)) }
+
+// EndpointsRepaired counts a mirror's Endpoints rewritten after drifting.
+func (m *Metrics) EndpointsRepaired() { m.endpointRepairs.Inc() }
+
+// MirrorsByMode sets how many remote Services are mirrored in each mode.
+func (m *Metrics) MirrorsByMode(counts map[string]int) {
+	for _, mode := range []string{"gateway", "remote-discovery"} {
+		m.mirrors.WithLabelValues(mode).Set(float64(counts[mode]))
+	}
+}
+
+// Synced counts a sync's outcome; a success also stamps the last-success time.
+func (m *Metrics) Synced(result string) {
+	m.syncs.WithLabelValues(result).Inc()
+	if result == "success" {
+		m.lastSuccessfulAt.SetToCurrentTime()
+	}
+}
+
+// NoopSync counts a sync that wrote nothing because nothing differed.
+func (m *Metrics) NoopSync() { m.noopSyncs.Inc() }
+
+// Wrote counts one local write: kind is Service or Endpoints, operation
+// create, update or delete.
+func (m *Metrics) Wrote(kind, operation string) { m.writes.WithLabelValues(kind, operation).Inc() }
+
+// Propagated records the delay from a remote change to its local write.
+func (m *Metrics) Propagated(d time.Duration) { m.propagation.Observe(d.Seconds()) }
+
+// Skipped counts a remote Service left unmirrored, by reason.
+func (m *Metrics) Skipped(reason string) { m.skips.WithLabelValues(reason).Inc() }
+
+// RemoteReachable sets whether the remote API server answers.
+func (m *Metrics) RemoteReachable(ok bool) { m.remoteReachable.Set(boolFloat(ok)) }
+
+// LinkValid sets whether the Link and its credentials are loaded and valid.
+func (m *Metrics) LinkValid(ok bool) { m.linkValid.Set(boolFloat(ok)) }
+
+// ConfigError counts a malformed Link ("link") or credentials ("secret").
+func (m *Metrics) ConfigError(source string) { m.configErrors.WithLabelValues(source).Inc() }
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
