@@ -1,0 +1,102 @@
+package mirror
+
+import (
+	"strconv"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// recentWrites remembers the objects the engine has just written until
+// its informer cache shows them. Without it a sync that runs right after a
+// write (an EndpointSlice event following the Service's, say) would diff
+// against the older cached copy and write again, or fail on a stale
+// resourceVersion; and the informer's echo of our own write would queue a
+// pointless sync.
+//
+// Resource versions are compared as numbers. The API treats them as
+// opaque, but every etcd-backed API server issues increasing integers; an
+// unparsable one makes the cache copy win, which is merely slower.
+type recentWrites[T metav1.Object] struct {
+	mu sync.Mutex
+	m  map[string]recentWrite[T]
+}
+
+type recentWrite[T metav1.Object] struct {
+	obj     T
+	rv      uint64
+	deleted bool
+}
+
+func newRecentWrites[T metav1.Object]() *recentWrites[T] {
+	return &recentWrites[T]{m: map[string]recentWrite[T]{}}
+}
+
+func objectKey(o metav1.Object) string { return o.GetNamespace() + "/" + o.GetName() }
+
+func resourceVersion(o metav1.Object) uint64 {
+	rv, _ := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+	return rv
+}
+
+// wrote records an object returned by a create or update.
+func (w *recentWrites[T]) wrote(obj T) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.m[objectKey(obj)] = recentWrite[T]{obj: obj, rv: resourceVersion(obj)}
+}
+
+// deletedObject records that obj (as last seen) was deleted.
+func (w *recentWrites[T]) deletedObject(obj T) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.m[objectKey(obj)] = recentWrite[T]{obj: obj, rv: resourceVersion(obj), deleted: true}
+}
+
+// resolve returns the freshest known state of the object at key, given
+// the informer cache's copy (found false when the cache has none).
+func (w *recentWrites[T]) resolve(key string, cached T, found bool) (T, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.m[key]
+	if !ok {
+		return cached, found
+	}
+	if found {
+		rv := resourceVersion(cached)
+		if rv > r.rv || (rv == r.rv && !r.deleted) {
+			delete(w.m, key) // the cache has caught up with our write
+			return cached, true
+		}
+	}
+	if r.deleted {
+		var zero T
+		return zero, false
+	}
+	return r.obj, true
+}
+
+// observed is told of every informer event for an object; it reports
+// whether the event is the echo of our own latest write (or delete), and
+// forgets writes the cache has caught up with.
+func (w *recentWrites[T]) observed(obj T, deleted bool) (echo bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := objectKey(obj)
+	r, ok := w.m[key]
+	if !ok {
+		return false
+	}
+	rv := resourceVersion(obj)
+	switch {
+	case deleted && r.deleted && rv <= r.rv:
+		delete(w.m, key)
+		return true
+	case !deleted && !r.deleted && rv == r.rv:
+		delete(w.m, key)
+		return true
+	case rv > r.rv:
+		delete(w.m, key) // someone else's newer write: the cache wins from now on
+	}
+	return false
+}

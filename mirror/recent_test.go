@@ -1,0 +1,68 @@
+package mirror
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func svcAt(rv string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-east", ResourceVersion: rv}}
+}
+
+func TestRecentWritesResolve(t *testing.T) {
+	cases := []struct {
+		name      string
+		record    func(w *recentWrites[*corev1.Service])
+		cached    *corev1.Service // nil: not in the cache
+		wantRV    string          // "" means absent
+		wantFound bool
+	}{
+		{"nothing recorded: the cache answers", func(*recentWrites[*corev1.Service]) {}, svcAt("5"), "5", true},
+		{"a create the cache has not seen yet is found", func(w *recentWrites[*corev1.Service]) { w.wrote(svcAt("7")) }, nil, "7", true},
+		{"an update newer than the cache wins", func(w *recentWrites[*corev1.Service]) { w.wrote(svcAt("7")) }, svcAt("5"), "7", true},
+		{"a cache that caught up wins", func(w *recentWrites[*corev1.Service]) { w.wrote(svcAt("7")) }, svcAt("7"), "7", true},
+		{"someone's later write wins", func(w *recentWrites[*corev1.Service]) { w.wrote(svcAt("7")) }, svcAt("9"), "9", true},
+		{"a delete the cache has not seen hides the object", func(w *recentWrites[*corev1.Service]) { w.deletedObject(svcAt("7")) }, svcAt("7"), "", false},
+		{"an object recreated after our delete is seen", func(w *recentWrites[*corev1.Service]) { w.deletedObject(svcAt("7")) }, svcAt("12"), "12", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newRecentWrites[*corev1.Service]()
+			tc.record(w)
+			got, found := w.resolve("ns/web-east", tc.cached, tc.cached != nil)
+			if found != tc.wantFound {
+				t.Fatalf("found %v, want %v", found, tc.wantFound)
+			}
+			if found && got.ResourceVersion != tc.wantRV {
+				t.Fatalf("resolved rv %s, want %s", got.ResourceVersion, tc.wantRV)
+			}
+		})
+	}
+}
+
+func TestRecentWritesEchoes(t *testing.T) {
+	w := newRecentWrites[*corev1.Service]()
+	w.wrote(svcAt("7"))
+	if w.observed(svcAt("6"), false) {
+		t.Fatal("an older event is not our echo")
+	}
+	if !w.observed(svcAt("7"), false) {
+		t.Fatal("the event carrying our write's rv is our echo")
+	}
+	if w.observed(svcAt("7"), false) {
+		t.Fatal("an echo is reported once; the entry is then forgotten")
+	}
+	w.deletedObject(svcAt("8"))
+	if !w.observed(svcAt("8"), true) {
+		t.Fatal("the delete event of the object we deleted is our echo")
+	}
+	w.wrote(svcAt("10"))
+	if w.observed(svcAt("11"), false) {
+		t.Fatal("a newer write by someone else is not our echo")
+	}
+	if _, found := w.resolve("ns/web-east", nil, false); found {
+		t.Fatal("after a newer foreign write the cache must answer")
+	}
+}
