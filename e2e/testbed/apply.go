@@ -37,11 +37,12 @@ func (c *Cluster) Apply(ctx context.Context, objs ...*unstructured.Unstructured)
 		if obj.GetNamespace() != "" {
 			ri = dyn.Resource(mapping.Resource).Namespace(obj.GetNamespace())
 		}
+		obj = obj.DeepCopy()
+		obj.SetResourceVersion("")
 		_, err = ri.Create(ctx, obj, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			var live *unstructured.Unstructured
 			if live, err = ri.Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil {
-				obj = obj.DeepCopy()
 				obj.SetResourceVersion(live.GetResourceVersion())
 				_, err = ri.Update(ctx, obj, metav1.UpdateOptions{})
 			}
