@@ -118,7 +118,7 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) *Clus
 		if !cache.WaitForCacheSync(ctx.Done(), hasSynced(all)...) {
 			return
 		}
-		c.reachability.set(ctx, true, nil)
+		c.reachability.set(ctx, nil)
 		close(c.synced)
 		if opts.Handlers.Synced != nil {
 			opts.Handlers.Synced()

@@ -13,9 +13,15 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// How often to ask an unreachable API server whether it is back. Nothing is
-// polled while it is reachable: informer errors report the next outage.
-const unreachablePollInterval = 2 * time.Second
+// How often to ask the API server whether it answers: a GET of /version,
+// tiny next to the informers' watches. Informer errors alone cannot be
+// relied on, since client-go's streaming list retries without reporting to
+// the watch error handler; they only trigger an immediate check.
+const (
+	reachableCheckInterval   = 5 * time.Second
+	unreachableCheckInterval = time.Second
+	checkTimeout             = 5 * time.Second
+)
 
 // reachability tracks whether the remote API server answers, so that the
 // daemon can say so once per change (log, /ready, metric) instead of once
@@ -43,8 +49,10 @@ func (r *reachability) get() bool {
 	return r.reachable
 }
 
-// set records the state and reports a change once.
-func (r *reachability) set(ctx context.Context, reachable bool, err error) {
+// set records the outcome of a check (nil: reachable) and reports a
+// change of state once.
+func (r *reachability) set(ctx context.Context, err error) {
+	reachable := err == nil
 	r.mu.Lock()
 	changed := !r.known || r.reachable != reachable
 	r.known, r.reachable = true, reachable
@@ -56,46 +64,47 @@ func (r *reachability) set(ctx context.Context, reachable bool, err error) {
 		klog.FromContext(ctx).Info("Remote API server reachable")
 	} else {
 		klog.FromContext(ctx).Info("Remote API server unreachable; mirrors are kept as they are until it returns", "err", err)
-		select {
-		case r.poke <- struct{}{}:
-		default:
-		}
 	}
 	r.onChange(reachable, err)
 }
 
 // watchError is the informers' list/watch error handler. Watches that end
-// normally (EOF) or expire are routine; anything else means the server did
-// not answer as it should.
+// normally (EOF) or expire are routine; anything else triggers a check.
 func (r *reachability) watchError(ctx context.Context, _ *cache.Reflector, err error) {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 		klog.FromContext(ctx).V(4).Info("Remote watch ended", "err", err)
 		return
 	}
-	r.set(ctx, false, err)
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
 }
 
-// run polls the server's version while it is unreachable, so that its
-// return is seen even before an informer's back-off retries.
+// run checks the API server periodically, and at once when poked, until
+// ctx ends.
 func (r *reachability) run(ctx context.Context) {
 	for {
+		interval := reachableCheckInterval
+		if !r.get() {
+			interval = unreachableCheckInterval
+		}
+		timer := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
 		case <-r.poke:
+			timer.Stop()
+		case <-timer.C:
 		}
-		tick := time.NewTicker(unreachablePollInterval)
-		for !r.get() {
-			select {
-			case <-ctx.Done():
-				tick.Stop()
-				return
-			case <-tick.C:
-			}
-			if _, err := r.client.Discovery().ServerVersion(); err == nil {
-				r.set(ctx, true, nil)
-			}
-		}
-		tick.Stop()
+		r.set(ctx, r.check(ctx))
 	}
+}
+
+// check asks the API server for its version.
+func (r *reachability) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	return r.client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error()
 }
