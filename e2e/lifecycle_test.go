@@ -79,6 +79,7 @@ func TestMirrorLifecycle(t *testing.T) {
 	t.Run("mode switches both ways", func(t *testing.T) {
 		makeRemoteService(t, tgt, ns, "switch", "10.1.0.12", exported("true"))
 		waitEndpoints(t, src, ns, "switch-target", func(ep *corev1.Endpoints) (bool, string) { return len(ep.Subsets) == 1, "" })
+		first := waitService(t, src, ns, "switch-target", func(*corev1.Service) (bool, string) { return true, "" })
 
 		updateRemote(t, tgt, ns, "switch", func(s *corev1.Service) { s.Labels[exportLabel] = "remote-discovery" })
 		waitService(t, src, ns, "switch-target", func(s *corev1.Service) (bool, string) {
@@ -95,6 +96,12 @@ func TestMirrorLifecycle(t *testing.T) {
 			return !rd, fmt.Sprintf("labels %v", s.Labels)
 		})
 		waitEndpoints(t, src, ns, "switch-target", func(ep *corev1.Endpoints) (bool, string) { return len(ep.Subsets) == 1, "" })
+		now := waitService(t, src, ns, "switch-target", func(*corev1.Service) (bool, string) { return true, "" })
+		// Switching modes updates the mirror in place: recreating it would
+		// change its ClusterIP under the clients using it.
+		if now.UID != first.UID || now.Spec.ClusterIP != first.Spec.ClusterIP {
+			t.Errorf("mirror recreated by a mode switch: uid %s→%s clusterIP %s→%s", first.UID, now.UID, first.Spec.ClusterIP, now.Spec.ClusterIP)
+		}
 	})
 
 	t.Run("headless service with hostnames gets endpoint mirrors", func(t *testing.T) {

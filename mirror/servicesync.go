@@ -46,6 +46,16 @@ func (e *Engine) syncService(ctx context.Context, key queue.Key) error {
 
 	s := &serviceSync{e: e, key: key, link: link, cause: cause, name: MirrorName(key.Name, e.cluster),
 		fq: FQName(key.Name, key.Namespace, link.TargetClusterDomain)}
+	if mode == ModeNone && !link.DeletionRequested && s.hasMirror() {
+		// Confirm with the API server before deleting: see LiveService.
+		live, found, err := rc.LiveService(ctx, key.Namespace, key.Name)
+		if err != nil {
+			return fmt.Errorf("confirm remote Service %s/%s is gone before deleting its mirror: %w", key.Namespace, key.Name, err)
+		}
+		if found {
+			remoteSvc, mode = live, link.ModeFor(live.Labels)
+		}
+	}
 	var err error
 	if mode == ModeNone {
 		err = s.removeAll(ctx)
@@ -123,6 +133,16 @@ func ours[T interface {
 		return zero
 	}
 	return obj
+}
+
+// hasMirror reports whether any object of this key's mirror exists.
+func (s *serviceSync) hasMirror() bool {
+	ns := s.key.Namespace
+	if ours(s.e.svcW.get(ns, s.name), s.fq) != nil || ours(s.e.epW.get(ns, s.name), s.fq) != nil {
+		return true
+	}
+	objs, _ := s.e.services.GetIndexer().ByIndex(headlessParentIndex, ns+"/"+s.name)
+	return len(objs) > 0
 }
 
 // removeAll deletes the mirror, its Endpoints and its endpoint mirrors.

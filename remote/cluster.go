@@ -2,9 +2,11 @@ package remote
 
 import (
 	"context"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -151,15 +153,41 @@ func (c *Cluster) HasSynced() bool {
 func (c *Cluster) Reachable() bool { return c.reachability.get() }
 
 // Service returns the exported remote Service namespace/name from the
-// cache. The object is shared with the cache: do not modify it.
+// cache; when both selectors' informers hold a copy (mid-relabel), the
+// newer one. The object is shared with the cache: do not modify it.
 func (c *Cluster) Service(namespace, name string) (*corev1.Service, bool) {
 	key := namespace + "/" + name
+	var newest *corev1.Service
 	for _, inf := range c.services {
 		if obj, ok, err := inf.GetIndexer().GetByKey(key); err == nil && ok {
-			return obj.(*corev1.Service), true
+			svc := obj.(*corev1.Service)
+			if newest == nil || resourceVersion(svc) > resourceVersion(newest) {
+				newest = svc
+			}
 		}
 	}
-	return nil, false
+	return newest, newest != nil
+}
+
+// LiveService reads the Service namespace/name from the API server itself,
+// for decisions that must not rest on a cache: before deleting a mirror,
+// the engine checks that the Service is really gone or unexported, since
+// a relabel shows up in one selector's informer as a delete before the
+// other's sees the add. found is false only on a NotFound answer.
+func (c *Cluster) LiveService(ctx context.Context, namespace, name string) (svc *corev1.Service, found bool, err error) {
+	svc, err = c.client.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return svc, true, nil
+}
+
+func resourceVersion(o metav1.Object) uint64 {
+	rv, _ := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+	return rv
 }
 
 // Services lists the exported remote Services' keys, in namespace (all
