@@ -21,6 +21,14 @@ unit:
 e2e: testbed build
 	SVCMIRROR_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 40m ./e2e/
 
+## demo: two local clusters, a linked pair, mc-demo/bb exported and its mirror shown; Ctrl-C stops it
+demo: testbed build
+	$(GO) run ./e2e/demo -svcmirror $(BIN)
+
+## bench: convergence, writes, latency and memory against the floor (see BENCHMARKS.md)
+bench: testbed build
+	@echo "make bench arrives with the benchmark issue"; exit 1
+
 ## lint: gofmt check and go vet
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
