@@ -1,0 +1,145 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+)
+
+func svc(name, mode, rv string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: rv,
+		Labels: map[string]string{"mirror.linkerd.io/exported": mode}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}}}
+}
+
+func startFake(t *testing.T, objs ...*corev1.Service) (*Cluster, *fake.Clientset) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	client := fake.NewClientset()
+	for _, o := range objs {
+		if _, err := client.CoreV1().Services(o.Namespace).Create(ctx, o, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := true
+	for _, s := range []*discoveryv1.EndpointSlice{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "gw-1", Labels: map[string]string{discoveryv1.LabelServiceName: "gw"}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Hostname: ptr.To("gw-0"), Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "gw-2", Labels: map[string]string{discoveryv1.LabelServiceName: "gw"}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}}}},
+	} {
+		if _, err := client.DiscoveryV1().EndpointSlices("ns").Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := Start(ctx, client, Options{
+		Selectors: []labels.Selector{
+			labels.SelectorFromSet(labels.Set{"mirror.linkerd.io/exported": "true"}),
+			labels.SelectorFromSet(labels.Set{"mirror.linkerd.io/exported": "remote-discovery"}),
+			labels.Nothing(), // an empty selector gets no informer and selects nothing
+		},
+		Handlers: Handlers{ServiceChanged: func(string, string) {}},
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.HasSynced() {
+		if time.Now().After(deadline) {
+			t.Fatal("caches did not sync")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c, client
+}
+
+func TestOnlySelectedServicesAreCachedAndStripped(t *testing.T) {
+	c, _ := startFake(t, svc("gw", "true", "1"), svc("flat", "remote-discovery", "2"), svc("private", "false", "3"))
+	if len(c.services) != 2 {
+		t.Fatalf("%d Service informers, want 2 (labels.Nothing gets none)", len(c.services))
+	}
+	got, found := c.Service("ns", "gw")
+	if !found || got.ManagedFields != nil {
+		t.Fatalf("gw: found %v managedFields %v", found, got.ManagedFields)
+	}
+	if _, found := c.Service("ns", "private"); found {
+		t.Fatal("an unexported Service is cached")
+	}
+	if n := len(c.Services("ns")); n != 2 {
+		t.Fatalf("Services lists %d, want 2", n)
+	}
+}
+
+func TestEndpointsAcrossSlicesKeepHostnameAndReadiness(t *testing.T) {
+	c, _ := startFake(t, svc("gw", "true", "1"))
+	got := c.Endpoints("ns", "gw")
+	want := []Endpoint{{Hostname: "gw-0", Ready: true}, {Ready: false}}
+	if diff := cmp.Diff(want, got, sortEndpoints); diff != "" {
+		t.Fatalf("endpoints (-want +got):\n%s", diff)
+	}
+}
+
+var sortEndpoints = cmp.Transformer("sort", func(in []Endpoint) map[Endpoint]int {
+	m := map[Endpoint]int{}
+	for _, e := range in {
+		m[e]++
+	}
+	return m
+})
+
+func TestSlimSliceKeepsOnlyWhatTheEngineReads(t *testing.T) {
+	in := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", Labels: map[string]string{discoveryv1.LabelServiceName: "web", "other": "x"},
+			Annotations: map[string]string{"a": "b"}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To("n1"), Hostname: ptr.To("h"),
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true)}}},
+		Ports: []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}},
+	}
+	out, _ := slimSlice(in)
+	s := out.(*discoveryv1.EndpointSlice)
+	if s.Annotations != nil || s.Ports != nil || s.Labels["other"] != "" || s.Endpoints[0].Addresses != nil || s.Endpoints[0].NodeName != nil {
+		t.Fatalf("slim slice kept unneeded fields: %+v", s)
+	}
+	if *s.Endpoints[0].Hostname != "h" || !*s.Endpoints[0].Conditions.Ready || s.Labels[discoveryv1.LabelServiceName] != "web" {
+		t.Fatalf("slim slice lost needed fields: %+v", s)
+	}
+}
+
+func TestServicePrefersTheNewestCopyMidRelabel(t *testing.T) {
+	c, client := startFake(t, svc("moving", "true", "5"))
+	// The fake clientset does not bump resource versions; set them by hand
+	// to model the rd informer holding the newer copy.
+	updated := svc("moving", "remote-discovery", "9")
+	if _, err := client.CoreV1().Services("ns").Update(context.Background(), updated, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, found := c.Service("ns", "moving")
+		if found && got.Labels["mirror.linkerd.io/exported"] == "remote-discovery" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Service returned %v, want the remote-discovery copy", got.Labels)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestReachabilityReportsEachChangeOnce(t *testing.T) {
+	var changes []bool
+	r := newReachability(fake.NewClientset(), func(ok bool, _ error) { changes = append(changes, ok) })
+	ctx := context.Background()
+	for _, err := range []error{nil, nil, errors.New("refused"), errors.New("refused again"), nil} {
+		r.set(ctx, err)
+	}
+	if diff := cmp.Diff([]bool{true, false, true}, changes); diff != "" {
+		t.Fatalf("changes (-want +got):\n%s", diff)
+	}
+}
