@@ -41,8 +41,8 @@ func newEngineHarness(t *testing.T, remoteObjs ...runtime.Object) *engineHarness
 	e.link = &Link{
 		Namespace: "linkerd-multicluster", Name: "east", TargetClusterName: "east", TargetClusterDomain: "cluster.local",
 		GatewayAddresses: []string{"192.0.2.10"}, GatewayPort: 4143,
-		Selector:                labels.SelectorFromSet(labels.Set{"mirror.linkerd.io/exported": "true"}),
-		RemoteDiscoverySelector: labels.SelectorFromSet(labels.Set{"mirror.linkerd.io/exported": "remote-discovery"}),
+		Selector:                 labels.SelectorFromSet(labels.Set{"mirror.linkerd.io/exported": "true"}),
+		RemoteDiscoverySelector:  labels.SelectorFromSet(labels.Set{"mirror.linkerd.io/exported": "remote-discovery"}),
 		FederatedServiceSelector: labels.Nothing(),
 	}
 	e.gateway = Gateway{Addresses: []GatewayAddress{{IP: "192.0.2.10", Alive: true}}}
