@@ -30,6 +30,7 @@ type runOptions struct {
 	localBurst, remoteBurst int
 	enableNamespaceCreation bool
 	conflictRetry           time.Duration
+	gatewayResolveInterval  time.Duration
 	enablePprof             bool
 }
 
@@ -54,6 +55,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.IntVar(&o.remoteBurst, "remote-burst", defaultBurst, "remote API request burst allowed")
 	fs.BoolVar(&o.enableNamespaceCreation, "enable-namespace-creation", false, "create a missing local namespace instead of skipping its Services")
 	fs.DurationVar(&o.conflictRetry, "conflict-retry", 30*time.Second, "how often to retry a mirror blocked by a foreign object of the same name")
+	fs.DurationVar(&o.gatewayResolveInterval, "gateway-resolve-interval", 30*time.Second, "how often the Link's gateway DNS names are resolved again")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve /debug/pprof on the metrics address")
 	return o.run
 }
@@ -92,6 +94,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		Workers:                 o.workers,
 		EnableNamespaceCreation: o.enableNamespaceCreation,
 		ConflictRetry:           o.conflictRetry,
+		GatewayResolveInterval:  o.gatewayResolveInterval,
 		Metrics:                 m,
 	})
 

@@ -13,6 +13,8 @@
 //
 // Our own, prefixed svcmirror_ (all carry target_cluster_name):
 //
+//	svcmirror_gateway_address_alive{address}                    gauge 1/0 per resolved gateway IP
+//	svcmirror_gateway_resolve_errors_total                      counter: gateway DNS lookups that failed
 //	svcmirror_mirrors{mode}                                     gauge: remote Services mirrored, by mode
 //	svcmirror_syncs_total{result}                               counter: syncs by outcome
 //	svcmirror_noop_syncs_total                                  counter: syncs that found everything right
@@ -46,6 +48,8 @@ type Metrics struct {
 	gatewayLatency   prometheus.Observer
 	gatewayProbes    *prometheus.CounterVec
 	endpointRepairs  prometheus.Counter
+	addressAlive     *prometheus.GaugeVec
+	resolveErrors    prometheus.Counter
 	mirrors          *prometheus.GaugeVec
 	syncs            *prometheus.CounterVec
 	noopSyncs        prometheus.Counter
@@ -74,6 +78,8 @@ func New(targetCluster string) *Metrics {
 		[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000})
 	m.gatewayProbes = f.counterVec("gateway_probes", "Gateway probes by whether they succeeded.", "probe_successful")
 	m.endpointRepairs = f.counter("service_mirror_endpoint_repairs", "Mirror Endpoints rewritten because they had drifted from the desired state.")
+	m.addressAlive = f.gaugeVec("svcmirror_gateway_address_alive", "Whether each resolved gateway address is alive (1) per its probe.", "address")
+	m.resolveErrors = f.counter("svcmirror_gateway_resolve_errors_total", "Gateway address lookups that failed; the last good addresses are kept.")
 	m.mirrors = f.gaugeVec("svcmirror_mirrors", "Remote Services mirrored, by mode.", "mode")
 	m.syncs = f.counterVec("svcmirror_syncs_total", "Syncs of one key, by result.", "result")
 	m.noopSyncs = f.counter("svcmirror_noop_syncs_total", "Syncs that found every mirror object already right and wrote nothing.")
@@ -117,6 +123,17 @@ func (m *Metrics) GatewayAlive(alive bool) { m.gatewayAlive.Set(boolFloat(alive)
 
 // GatewayEnabled sets whether the link has a gateway that is probed.
 func (m *Metrics) GatewayEnabled(enabled bool) { m.gatewayEnabled.Set(boolFloat(enabled)) }
+
+// GatewayAddressAlive sets whether one gateway IP is alive.
+func (m *Metrics) GatewayAddressAlive(ip string, alive bool) {
+	m.addressAlive.WithLabelValues(ip).Set(boolFloat(alive))
+}
+
+// GatewayAddressGone drops the series of a gateway IP no longer resolved.
+func (m *Metrics) GatewayAddressGone(ip string) { m.addressAlive.DeleteLabelValues(ip) }
+
+// GatewayResolveFailed counts a failed lookup of the gateway's addresses.
+func (m *Metrics) GatewayResolveFailed() { m.resolveErrors.Inc() }
 
 // EndpointsRepaired counts a mirror's Endpoints rewritten after drifting.
 func (m *Metrics) EndpointsRepaired() { m.endpointRepairs.Inc() }

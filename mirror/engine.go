@@ -45,7 +45,10 @@ type Config struct {
 	// the same name is tried again; no watch reports that object's end,
 	// since local informers see only our own objects.
 	ConflictRetry time.Duration
-	Metrics       *metrics.Metrics
+	// GatewayResolveInterval is how often the gateway's DNS names are
+	// resolved again.
+	GatewayResolveInterval time.Duration
+	Metrics                *metrics.Metrics
 }
 
 // Engine mirrors the Services one Link exports into the local cluster.
@@ -85,6 +88,8 @@ type Engine struct {
 	kubeconfig []byte
 	selectors  string // the selectors the remote informers were built with
 	gateway    Gateway
+	// gw resolves and probes the gateway and says when e.gateway changes.
+	gw *gatewayWatcher
 	// lastStatus is the Link status we last wrote (only the Link worker
 	// touches it).
 	lastStatus map[string]any
@@ -131,6 +136,7 @@ func New(cfg Config) *Engine {
 		runCtx:          context.Background(),
 	}
 	e.report = newReporter(cfg.Metrics)
+	e.gw = newGatewayWatcher(cfg.GatewayResolveInterval, cfg.Metrics, e.gatewayChanged)
 	return e
 }
 
@@ -384,6 +390,21 @@ func (e *Engine) enqueueAll() {
 	for _, store := range []cache.Store{e.services.GetStore(), e.endpoints.GetStore()} {
 		for _, obj := range store.List() {
 			e.enqueueMirrorOf(obj.(metav1.Object))
+		}
+	}
+}
+
+// gatewayChanged takes the watcher's new gateway set and re-syncs the
+// gateway-mode mirrors, the only ones whose Endpoints point at it.
+func (e *Engine) gatewayChanged() {
+	gw := e.gw.current()
+	e.mu.Lock()
+	changed := !gatewaysEqual(e.gateway, gw)
+	e.gateway = gw
+	e.mu.Unlock()
+	if changed {
+		for _, k := range e.report.keys(ModeGateway) {
+			e.queue.Add(k)
 		}
 	}
 }

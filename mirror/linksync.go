@@ -95,11 +95,7 @@ func (e *Engine) syncLink(ctx context.Context) error {
 	}
 
 	e.applyCredentials(ctx, obj, link)
-	gw, gwErr := resolveGateway(ctx, link.GatewayAddresses)
-	if gwErr != nil {
-		logger.Error(gwErr, "Resolving the gateway address; keeping the last good set")
-		gw = e.currentGateway()
-	}
+	gw := e.gw.configure(e.runCtx, link)
 
 	e.mu.Lock()
 	old := e.link

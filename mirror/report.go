@@ -83,6 +83,19 @@ func (r *reporter) gone(key queue.Key) bool {
 	return r.setMode(key, ModeNone) || wasFailing
 }
 
+// keys lists the Services mirrored in mode.
+func (r *reporter) keys(mode Mode) []queue.Key {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []queue.Key
+	for k, m := range r.modes {
+		if m == mode {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // setMode must be called with mu held.
 func (r *reporter) setMode(key queue.Key, mode Mode) bool {
 	old := r.modes[key]
