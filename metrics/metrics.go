@@ -92,6 +92,27 @@ func New(targetCluster string) *Metrics {
 	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
 	m.configErrors = f.counterVec("svcmirror_config_errors_total", "Malformed Links or credentials seen, by source.", "source")
 
+	// Zero every known label value, so that a fresh daemon exports each
+	// series and dashboards show 0 rather than no data.
+	for _, ok := range []string{"true", "false"} {
+		m.gatewayProbes.WithLabelValues(ok)
+	}
+	for _, r := range []string{"success", "retry", "retry_after", "permanent"} {
+		m.syncs.WithLabelValues(r)
+	}
+	for _, kind := range []string{"Service", "Endpoints"} {
+		for _, op := range []string{"create", "update", "delete"} {
+			m.writes.WithLabelValues(kind, op)
+		}
+	}
+	for _, r := range []string{"MissingNamespace", "Conflict", "InvalidService"} {
+		m.skips.WithLabelValues(r)
+	}
+	for _, s := range []string{"link", "secret"} {
+		m.configErrors.WithLabelValues(s)
+	}
+	m.MirrorsByMode(nil)
+
 	installWorkqueueProvider(f)
 	installClientGoMetrics(f)
 	return m
