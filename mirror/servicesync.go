@@ -66,6 +66,7 @@ func (e *Engine) syncService(ctx context.Context, key queue.Key) error {
 		err = s.mirror(ctx, remoteSvc, mode, rc.Endpoints(key.Namespace, key.Name))
 	}
 
+	klog.FromContext(ctx).V(4).Info("Synced remote Service", "service", klog.KRef(key.Namespace, key.Name), "mode", string(mode), "mirror", s.name, "writes", s.writes, "cause", cause, "err", err)
 	if s.writes == 0 && err == nil && e.cfg.Metrics != nil {
 		e.cfg.Metrics.NoopSync()
 	}

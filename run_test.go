@@ -1,0 +1,56 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/svcmirror/svcmirror/metrics"
+	"github.com/svcmirror/svcmirror/mirror"
+)
+
+func TestAdminEndpoints(t *testing.T) {
+	m := metrics.New("east")
+	engine := mirror.New(mirror.Config{Namespace: "ns", LinkName: "east"})
+	for _, tc := range []struct {
+		name       string
+		pprof      bool
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{"ping answers", false, "/ping", http.StatusOK, "pong"},
+		{"ready says why not", false, "/ready", http.StatusServiceUnavailable, "Link not loaded"},
+		{"metrics are served", false, "/metrics", http.StatusOK, "gateway_alive"},
+		{"pprof is off by default", false, "/debug/pprof/", http.StatusNotFound, ""},
+		{"pprof is served when enabled", true, "/debug/pprof/", http.StatusOK, "goroutine"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			adminMux(m, engine, tc.pprof).ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+			if rec.Code != tc.wantStatus || !strings.Contains(rec.Body.String(), tc.wantBody) {
+				t.Fatalf("GET %s: %d %q, want %d containing %q", tc.path, rec.Code, rec.Body.String(), tc.wantStatus, tc.wantBody)
+			}
+		})
+	}
+}
+
+func TestRunRejectsBadFlagsClearly(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "--link is required"},
+		{[]string{"run", "--link=east", "--workers=0"}, "--workers must be at least 1"},
+		{[]string{"run", "--link=east", "--kubeconfig=/does/not/exist"}, "--kubeconfig /does/not/exist"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := runMain(tc.args, &stdout, &stderr); code != 1 {
+			t.Errorf("%v: exit %d, want 1", tc.args, code)
+		}
+		if !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr.String(), tc.want)
+		}
+	}
+}
