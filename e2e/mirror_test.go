@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/svcmirror/svcmirror/manifests"
 )
 
 // TestGatewayMirrorIsExact exports a Service in gateway mode and checks
@@ -67,5 +70,20 @@ func TestGatewayMirrorIsExact(t *testing.T) {
 	d.waitReady()
 	if got := d.metric("svcmirror_mirrors", `mode="gateway"`); got != 1 {
 		t.Errorf("svcmirror_mirrors{mode=gateway} = %v, want 1", got)
+	}
+
+	// Every series the Grafana dashboard queries is exported by the binary.
+	names, err := manifests.DashboardMetricNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := d.get("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if !strings.Contains(body, "# TYPE "+name+" ") {
+			t.Errorf("dashboard queries %s, which the daemon does not export", name)
+		}
 	}
 }
