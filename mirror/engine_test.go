@@ -190,3 +190,28 @@ func TestSyncServiceDeletesMirrorOfUnexportedService(t *testing.T) {
 		t.Fatalf("writes after remote delete (-want +got):\n%s", diff)
 	}
 }
+
+func TestLinkDeletionRemovesObjectsWithoutRemoteIdentity(t *testing.T) {
+	h := newEngineHarness(t)
+	ctx := context.Background()
+	// Ours by its labels, but with no remote-svc-fq-name: no Service key
+	// ever names it.
+	stray := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "stray-east", Labels: OwnershipLabels("east")}}
+	if _, err := h.local.CoreV1().Services("apps").Create(ctx, stray, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.e.services.GetStore().ListKeys()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("informer never saw the stray Service")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.local.ClearActions()
+	if err := h.e.deleteUnattributed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"delete services stray-east"}, h.writes()); diff != "" {
+		t.Fatalf("writes (-want +got):\n%s", diff)
+	}
+}

@@ -102,7 +102,10 @@ func (e *Engine) syncLink(ctx context.Context) error {
 	mirrorsChange := old == nil || mirrorInputsDiffer(old, link) || !gatewaysEqual(e.gateway, gw)
 	e.link, e.linkObj, e.gateway = link, obj, gw
 	e.mu.Unlock()
-	e.setLinkValid(e.currentRemote() != nil)
+	e.linkLoaded.Store(true)
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.LinkValid(e.currentRemote() != nil)
+	}
 	switch {
 	case old == nil:
 		logger.Info("Link loaded", "gatewayAddresses", link.GatewayAddresses, "selector", link.Selector.String(), "remoteDiscoverySelector", link.RemoteDiscoverySelector.String())
@@ -243,6 +246,9 @@ func (e *Engine) finishDeletion(ctx context.Context, obj *unstructured.Unstructu
 		klog.FromContext(ctx).Info("Link is being deleted; removing its mirrors")
 		e.beginDeletion(link)
 	}
+	if err := e.deleteUnattributed(ctx); err != nil {
+		return err
+	}
 	if left := len(e.services.GetStore().ListKeys()) + len(e.endpoints.GetStore().ListKeys()); left > 0 {
 		return queue.RetryAfter(fmt.Errorf("%d mirror objects left to delete", left), time.Second)
 	}
@@ -256,6 +262,32 @@ func (e *Engine) finishDeletion(ctx context.Context, obj *unstructured.Unstructu
 	}
 	klog.FromContext(ctx).Info("All mirrors removed; released the Link")
 	return nil
+}
+
+// deleteUnattributed deletes this link's objects whose remote Service
+// cannot be read from their annotations: no Service key would ever reach
+// them, and the Link's deletion must not wait for them forever.
+func (e *Engine) deleteUnattributed(ctx context.Context) error {
+	for _, obj := range e.services.GetStore().List() {
+		if svc := obj.(*corev1.Service); !attributed(svc) {
+			if _, _, err := e.svcW.apply(ctx, ActionDelete, nil, svc, "link deleted"); err != nil {
+				return err
+			}
+		}
+	}
+	for _, obj := range e.endpoints.GetStore().List() {
+		if ep := obj.(*corev1.Endpoints); !attributed(ep) {
+			if _, _, err := e.epW.apply(ctx, ActionDelete, nil, ep, "link deleted"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func attributed(obj metav1.Object) bool {
+	_, _, ok := remoteOf(obj)
+	return ok
 }
 
 func (e *Engine) setLinkValid(ok bool) {
