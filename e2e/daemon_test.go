@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svcmirror/svcmirror/e2e/benchmark"
 	"github.com/svcmirror/svcmirror/e2e/testbed"
 )
 
@@ -189,21 +190,16 @@ func sumSeries(body, name string, match ...string) float64 {
 	return total
 }
 
-// localWrites counts the mutating requests the source API server has
-// served for Services and Endpoints, from its own apiserver_request_total.
+// localWrites counts the mutating requests (POST, PUT, PATCH, DELETE,
+// APPLY) the source API server has served for Services and Endpoints, from
+// its own apiserver_request_total.
 func localWrites(t testing.TB, c *testbed.Cluster) float64 {
 	t.Helper()
-	code, body, err := c.Get(context.Background(), testbed.AdminToken, "/metrics")
-	if err != nil || code != http.StatusOK {
-		t.Fatalf("scrape API server metrics: %d %v", code, err)
+	counts, err := benchmark.ScrapeRequests(context.Background(), c)
+	if err != nil {
+		t.Fatalf("scrape API server metrics: %v", err)
 	}
-	total := 0.0
-	for _, verb := range []string{"CREATE", "UPDATE", "PATCH", "DELETE", "APPLY"} {
-		for _, res := range []string{"services", "endpoints"} {
-			total += sumSeries(body, "apiserver_request_total", `verb="`+verb+`"`, `resource="`+res+`"`, `group=""`)
-		}
-	}
-	return total
+	return benchmark.MirrorWrites(counts)
 }
 
 func freeAddr(t testing.TB) string {

@@ -29,6 +29,7 @@ func TestRestartWritesNothingAndCatchesUp(t *testing.T) {
 		makeRemoteService(t, p.Target, ns, name, fmt.Sprintf("10.2.0.%d", i+1), exported("true"))
 	}
 	makeRemoteService(t, p.Target, ns, "flat", "10.2.0.9", exported("remote-discovery"))
+	initial := localWrites(t, p.Source)
 	d := startDaemon(t, p)
 	for _, name := range []string{"a", "b", "c"} {
 		waitEndpoints(t, p.Source, ns, name+"-target", func(ep *corev1.Endpoints) (bool, string) { return len(ep.Subsets) == 1, "" })
@@ -36,6 +37,12 @@ func TestRestartWritesNothingAndCatchesUp(t *testing.T) {
 	waitService(t, p.Source, ns, "flat-target", func(*corev1.Service) (bool, string) { return true, "" })
 	d.waitReady()
 	waitSettled(t, d, 4)
+	// Exactly one write per object: three gateway-mode Services and their
+	// Endpoints, one remote-discovery Service. This also proves the counter
+	// sees creates, so the zeros below mean something.
+	if got := localWrites(t, p.Source) - initial; got != 7 {
+		t.Errorf("%v Service/Endpoints writes to mirror 4 Services, want 7", got)
+	}
 
 	before := localWrites(t, p.Source)
 	idle := d.metric("svcmirror_writes_total")

@@ -1,0 +1,63 @@
+// Command bench is `make bench`: it measures svcmirror on two local
+// clusters against the floor of this machine (see BENCHMARKS.md) and
+// prints the figures as Markdown.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/svcmirror/svcmirror/e2e/benchmark"
+)
+
+func main() {
+	opts := benchmark.Options{}
+	sizes := flag.String("sizes", "500,2000,5000", "numbers of exported Services, comma-separated; one measurement each")
+	flag.StringVar(&opts.Svcmirror, "svcmirror", "bin/svcmirror", "the svcmirror binary to measure")
+	flag.IntVar(&opts.Endpoints, "endpoints", 3, "ready endpoints per remote Service")
+	flag.IntVar(&opts.Workers, "workers", 64, "parallelism of the benchmark's own writes (the floor, set-up, unexport)")
+	flag.DurationVar(&opts.Quiet, "quiet", 60*time.Second, "how long writes are counted after convergence")
+	flag.IntVar(&opts.Changes, "changes", 200, "remote label changes timed for propagation latency")
+	flag.IntVar(&opts.Flaps, "flaps", 100, "remote Services timed going empty and back")
+	flag.Float64Var(&opts.Rate, "rate", 20, "remote changes per second in the latency phases")
+	flag.StringVar(&opts.ProfileDir, "profile-dir", "", "write CPU and heap profiles of the daemon at the largest size here")
+	flag.IntVar(&opts.ProfileSeconds, "profile-seconds", 60, "length of the CPU profile, from the daemon's start")
+	flag.Parse()
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: bad size %q in -sizes\n", s)
+			os.Exit(2)
+		}
+		opts.Sizes = append(opts.Sizes, n)
+	}
+	bin, err := filepath.Abs(opts.Svcmirror)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	opts.Svcmirror = bin
+	opts.Logf = func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	results, err := benchmark.Run(ctx, opts)
+	fmt.Printf("Command: %s\n", strings.Join(os.Args, " "))
+	fmt.Printf("Machine: %s; %s; %s/%s\n\n", benchmark.MachineDescription(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	benchmark.WriteReport(os.Stdout, results)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,141 @@
+package benchmark
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/svcmirror/svcmirror/mirror"
+)
+
+// createRemote makes the exported Services and their EndpointSlices.
+func (r *sizeRun) createRemote(ctx context.Context) error {
+	r.remote = make([]*corev1.Service, r.n)
+	r.keys = make([]string, r.n)
+	start := time.Now()
+	err := parallel(ctx, r.n, r.opts.Workers, func(ctx context.Context, i int) error {
+		svc, err := r.tgt.CoreV1().Services(namespaceOf(i)).Create(ctx, remoteService(i), metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		r.remote[i] = svc
+		r.keys[i] = svc.Namespace + "/" + mirror.MirrorName(svc.Name, r.link.TargetClusterName)
+		_, err = r.tgt.DiscoveryV1().EndpointSlices(svc.Namespace).Create(ctx, remoteSlice(i, r.opts.Endpoints, true), metav1.CreateOptions{})
+		return err
+	})
+	r.res.RemoteSetup = time.Since(start)
+	return err
+}
+
+// desired is what the mirror of remote Service i must be with its
+// endpoints ready or not (nil: absent).
+func (r *sizeRun) desired(i int, ready bool) (*mirror.Desired, error) {
+	gw := mirror.Gateway{Addresses: []mirror.GatewayAddress{{IP: gatewayIP, Alive: true}}}
+	return mirror.DesiredFor(r.link, remoteState(r.remote[i], r.opts.Endpoints, ready), mirror.ModeGateway, gw, nil)
+}
+
+// expectAllMirrored sets every mirror's expectation to the remote state.
+func (r *sizeRun) expectAllMirrored() ([]*mirror.Desired, error) {
+	r.tracker.forget()
+	all := make([]*mirror.Desired, r.n)
+	for i := range all {
+		d, err := r.desired(i, true)
+		if err != nil {
+			return nil, err
+		}
+		all[i] = d
+		r.tracker.expect(d.Service.Namespace, d.Service.Name, d)
+	}
+	return all, nil
+}
+
+// floorNamespace is where the floor writes its copy of the mirrors of
+// namespace ns. Not ns itself: deleting a Service makes
+// kube-controller-manager's endpoints controller delete the Endpoints of
+// that name, and it may do so late, after the daemon has written its own.
+func floorNamespace(ns string) string { return "floor-" + ns }
+
+// measureFloor creates the very objects svcmirror would write (in the floor
+// namespaces), directly and with high parallelism, then deletes them; the
+// daemon starts from nothing.
+func (r *sizeRun) measureFloor(ctx context.Context) error {
+	all, err := r.expectAllMirrored()
+	if err != nil {
+		return err
+	}
+	r.tracker.forget()
+	keys := make([]string, r.n)
+	for i, d := range all {
+		d.Service.Namespace = floorNamespace(d.Service.Namespace)
+		d.Endpoints.Namespace = d.Service.Namespace
+		keys[i] = d.Service.Namespace + "/" + d.Service.Name
+		r.tracker.expect(d.Service.Namespace, d.Service.Name, d)
+	}
+	start := time.Now()
+	err = parallel(ctx, 2*r.n, r.opts.Workers, func(ctx context.Context, i int) error {
+		d := all[i/2]
+		if i%2 == 0 {
+			_, err := r.src.CoreV1().Services(d.Service.Namespace).Create(ctx, d.Service, metav1.CreateOptions{})
+			return err
+		}
+		_, err := r.src.CoreV1().Endpoints(d.Endpoints.Namespace).Create(ctx, d.Endpoints, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.tracker.waitRight(ctx, 10*time.Minute, "the floor's objects", keys); err != nil {
+		return err
+	}
+	r.res.Floor = time.Since(start)
+
+	start = time.Now()
+	err = parallel(ctx, 2*r.n, r.opts.Workers, func(ctx context.Context, i int) error {
+		d := all[i/2]
+		if i%2 == 0 {
+			return r.src.CoreV1().Services(d.Service.Namespace).Delete(ctx, d.Service.Name, metav1.DeleteOptions{})
+		}
+		err := r.src.CoreV1().Endpoints(d.Endpoints.Namespace).Delete(ctx, d.Endpoints.Name, metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil // the endpoints controller removed it with its Service
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.tracker.waitEmpty(ctx, 10*time.Minute, "the floor's objects to go"); err != nil {
+		return err
+	}
+	r.res.FloorDelete = time.Since(start)
+	// kube-controller-manager mirrors selector-less Endpoints into
+	// EndpointSlices; let it finish removing the floor's before measuring.
+	return r.waitNoMirroredSlices(ctx)
+}
+
+func (r *sizeRun) waitNoMirroredSlices(ctx context.Context) error {
+	selector := discoveryv1.LabelManagedBy + "=endpointslicemirroring-controller.k8s.io"
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		list, err := r.src.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(list.Items) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mirrored EndpointSlices of the floor still present after 5m")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

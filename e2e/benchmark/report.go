@@ -1,0 +1,89 @@
+package benchmark
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Latencies are propagation times, one per remote change.
+type Latencies []time.Duration
+
+// quantile returns the nearest-rank q-quantile (0 < q <= 1); 0 when empty.
+func (l Latencies) quantile(q float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(l)
+	slices.Sort(sorted)
+	rank := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+// String is "p50 / p99 / max".
+func (l Latencies) String() string {
+	return fmt.Sprintf("%s / %s / %s", ms(l.quantile(0.5)), ms(l.quantile(0.99)), ms(l.quantile(1)))
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// WriteReport prints the results as Markdown tables: the headline figures
+// per size, then the write breakdown.
+func WriteReport(w io.Writer, results []Result) {
+	fmt.Fprintln(w, "| N | floor | convergence | ratio | writes/service (converging) | writes in quiet period | label change p50 / p99 / max | empty and back p50 / p99 / max | unexport (relabel) | peak RSS | CPU (at convergence) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range results {
+		fmt.Fprintf(w, "| %d | %s | %s | %.2f× | %.2f | %.0f in %s | %s | %s | %s (%s) | %s | %.1f s (%.1f s) |\n",
+			r.Services, secs(r.Floor), secs(r.Convergence), r.Ratio(),
+			MirrorWrites(r.ConvergenceWrites)/float64(r.Services),
+			MirrorWrites(r.QuietWrites), r.Quiet.Round(time.Second),
+			r.LabelLatency, r.EmptyLatency,
+			secs(r.Unexport), secs(r.UnexportRelabel),
+			mib(r.End.PeakRSSBytes), r.End.CPUSeconds, r.AtConvergence.CPUSeconds)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Source API server mutating requests by verb and resource:")
+	fmt.Fprintln(w)
+	for _, r := range results {
+		fmt.Fprintf(w, "- N=%d converging: %s\n", r.Services, r.ConvergenceWrites)
+		fmt.Fprintf(w, "- N=%d quiet %s: %s\n", r.Services, r.Quiet.Round(time.Second), r.QuietWrites)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Set-up, for scale:")
+	fmt.Fprintln(w)
+	for _, r := range results {
+		fmt.Fprintf(w, "- N=%d: remote Services and EndpointSlices (%d endpoints each) created in %s; the floor's objects deleted in %s; RSS at convergence %s\n",
+			r.Services, r.Endpoints, secs(r.RemoteSetup), secs(r.FloorDelete), mib(r.AtConvergence.RSSBytes))
+	}
+}
+
+// MachineDescription names the machine the figures were taken on.
+func MachineDescription() string {
+	model := "unknown CPU"
+	if data, err := readFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(data, "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := "unknown memory"
+	if data, err := readFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(data, "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && k == "MemTotal" {
+				mem = fmt.Sprintf("%.1f GiB", float64(kib(v))/(1<<30))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s memory", numCPU(), model, mem)
+}

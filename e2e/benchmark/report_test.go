@@ -1,0 +1,52 @@
+package benchmark
+
+import (
+	"testing"
+	"time"
+)
+
+func TestQuantileIsNearestRank(t *testing.T) {
+	var l Latencies
+	for i := 1; i <= 100; i++ {
+		l = append(l, time.Duration(101-i)*time.Millisecond) // unsorted on purpose
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}, {0.001, time.Millisecond}} {
+		if got := l.quantile(c.q); got != c.want {
+			t.Errorf("quantile(%v) = %s, want %s", c.q, got, c.want)
+		}
+	}
+	if got := (Latencies{}).quantile(0.5); got != 0 {
+		t.Errorf("quantile of nothing = %s, want 0", got)
+	}
+}
+
+func TestParseRequestsCountsOnlyWrites(t *testing.T) {
+	exposition := `# HELP apiserver_request_total Counter of apiserver requests
+apiserver_request_total{code="201",component="apiserver",dry_run="",group="",resource="services",scope="resource",subresource="",verb="POST",version="v1"} 7
+apiserver_request_total{code="409",component="apiserver",dry_run="",group="",resource="services",scope="resource",subresource="",verb="POST",version="v1"} 1
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="endpoints",scope="resource",subresource="",verb="PUT",version="v1"} 3
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="multicluster.linkerd.io",resource="links",scope="resource",subresource="status",verb="PUT",version="v1alpha3"} 2
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="services",scope="resource",subresource="",verb="GET",version="v1"} 50
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="services",scope="cluster",subresource="",verb="WATCH",version="v1"} 4
+`
+	got := parseRequests(exposition)
+	want := RequestCounts{"POST services": 8, "PUT endpoints": 3, "PUT links/status": 2}
+	if len(got) != len(want) {
+		t.Fatalf("parseRequests = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if w := MirrorWrites(got); w != 11 {
+		t.Errorf("MirrorWrites = %v, want 11", w)
+	}
+	later := RequestCounts{"POST services": 10, "PUT endpoints": 3, "PUT links/status": 2, "DELETE services": 1}
+	if d := later.since(got); len(d) != 2 || d["POST services"] != 2 || d["DELETE services"] != 1 {
+		t.Errorf("since = %v, want POST services=2, DELETE services=1", d)
+	}
+}

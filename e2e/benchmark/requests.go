@@ -1,0 +1,116 @@
+package benchmark
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/svcmirror/svcmirror/e2e/testbed"
+)
+
+// RequestCounts are an API server's mutating requests so far, from its own
+// apiserver_request_total, keyed "VERB resource[/subresource]".
+type RequestCounts map[string]float64
+
+// mutatingVerbs are apiserver_request_total's verb label values that write.
+var mutatingVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "DELETE": true, "APPLY": true, "DELETECOLLECTION": true}
+
+// ScrapeRequests reads the mutating request counts of cluster c so far.
+func ScrapeRequests(ctx context.Context, c *testbed.Cluster) (RequestCounts, error) {
+	code, body, err := c.Get(ctx, testbed.AdminToken, "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("API server /metrics: status %d", code)
+	}
+	return parseRequests(body), nil
+}
+
+// parseRequests sums apiserver_request_total by verb and resource over the
+// mutating verbs.
+func parseRequests(exposition string) RequestCounts {
+	out := RequestCounts{}
+	s := bufio.NewScanner(strings.NewReader(exposition))
+	s.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		end := strings.LastIndexByte(line, '}')
+		if end < 0 {
+			continue
+		}
+		labels := parseLabels(line[len("apiserver_request_total{"):end])
+		if !mutatingVerbs[labels["verb"]] {
+			continue
+		}
+		value, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+		if err != nil {
+			continue
+		}
+		resource := labels["resource"]
+		if sub := labels["subresource"]; sub != "" {
+			resource += "/" + sub
+		}
+		out[labels["verb"]+" "+resource] += value
+	}
+	return out
+}
+
+// parseLabels splits `a="x",b="y"`; the values here hold no quotes or commas.
+func parseLabels(s string) map[string]string {
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(pair, "=")
+		if ok {
+			out[k] = strings.Trim(v, `"`)
+		}
+	}
+	return out
+}
+
+// since returns the requests made after before was taken; zero entries are left out.
+func (c RequestCounts) since(before RequestCounts) RequestCounts {
+	out := RequestCounts{}
+	for k, v := range c {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// MirrorWrites is the number of writes to Services and Endpoints in c.
+func MirrorWrites(c RequestCounts) float64 {
+	total := 0.0
+	for k, v := range c {
+		_, resource, _ := strings.Cut(k, " ")
+		if resource == "services" || resource == "endpoints" {
+			total += v
+		}
+	}
+	return total
+}
+
+// String lists the counts as "POST services=2000, ..." in a stable order.
+func (c RequestCounts) String() string {
+	if len(c) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%.0f", k, c[k])
+	}
+	return strings.Join(parts, ", ")
+}
