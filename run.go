@@ -48,7 +48,10 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&o.namespace, "namespace", "linkerd-multicluster", "namespace of the Link and its credentials Secret")
 	fs.StringVar(&o.link, "link", "", "name of the Link to serve (required)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9999", "address serving /metrics, /ready and /ping")
-	fs.IntVar(&o.workers, "workers", 16, "services synced in parallel")
+	// A sync mostly waits on the API server, so start-up throughput grows
+	// with syncs in flight until the server is saturated (the benchmark
+	// measured 1.54x the floor at 16, 1.36x at 64 for 2,000 Services).
+	fs.IntVar(&o.workers, "workers", 64, "services synced in parallel")
 	fs.Float64Var(&o.localQPS, "local-qps", defaultQPS, "local API requests per second allowed")
 	fs.IntVar(&o.localBurst, "local-burst", defaultBurst, "local API request burst allowed")
 	fs.Float64Var(&o.remoteQPS, "remote-qps", defaultQPS, "remote API requests per second allowed")

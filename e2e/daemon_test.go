@@ -190,9 +190,10 @@ func sumSeries(body, name string, match ...string) float64 {
 	return total
 }
 
-// localWrites counts the mutating requests (POST, PUT, PATCH, DELETE,
-// APPLY) the source API server has served for Services and Endpoints, from
-// its own apiserver_request_total.
+// localWrites counts the successful mutating requests (POST, PUT, PATCH,
+// DELETE, APPLY) the source API server has served for Services and
+// Endpoints, from its own apiserver_request_total (see
+// benchmark.RequestCounts).
 func localWrites(t testing.TB, c *testbed.Cluster) float64 {
 	t.Helper()
 	counts, err := benchmark.ScrapeRequests(context.Background(), c)

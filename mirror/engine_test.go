@@ -30,9 +30,18 @@ type engineHarness struct {
 
 func newEngineHarness(t *testing.T, remoteObjs ...runtime.Object) *engineHarness {
 	t.Helper()
+	return newEngineHarnessWithLocal(t, nil, remoteObjs...)
+}
+
+// newEngineHarnessWithLocal also puts localObjs in the local cluster before
+// the informers start. Objects that must stay out of the engine's caches
+// (foreign ones) have to be made this way: the fake clientset's List honours
+// label selectors, but its Watch does not.
+func newEngineHarnessWithLocal(t *testing.T, localObjs []runtime.Object, remoteObjs ...runtime.Object) *engineHarness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	local := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps"}})
+	local := fake.NewClientset(append([]runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps"}}}, localObjs...)...)
 	rem := fake.NewClientset(remoteObjs...)
 
 	e := New(Config{Namespace: "linkerd-multicluster", LinkName: "east", Local: local, Workers: 1})
@@ -142,12 +151,9 @@ func TestSyncServiceSkipsMissingNamespaceWithoutWriting(t *testing.T) {
 }
 
 func TestSyncServiceLeavesForeignServiceAlone(t *testing.T) {
-	h := newEngineHarness(t, exportedService("web", "true"))
-	ctx := context.Background()
 	foreign := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web-east"}}
-	if _, err := h.local.CoreV1().Services("apps").Create(ctx, foreign, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	h := newEngineHarnessWithLocal(t, []runtime.Object{foreign}, exportedService("web", "true"))
+	ctx := context.Background()
 	h.local.ClearActions()
 	err := h.e.syncService(ctx, queue.ServiceKey("apps", "web"))
 	if err == nil {

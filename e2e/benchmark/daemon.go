@@ -36,6 +36,7 @@ func (r *sizeRun) measureDaemon(ctx context.Context, root string) error {
 	if r.profile {
 		args = append(args, "--enable-pprof")
 	}
+	args = append(args, r.opts.DaemonArgs...)
 	r.logf("convergence")
 	start := time.Now()
 	logDir := root

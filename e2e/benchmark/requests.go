@@ -12,8 +12,13 @@ import (
 	"github.com/svcmirror/svcmirror/e2e/testbed"
 )
 
-// RequestCounts are an API server's mutating requests so far, from its own
-// apiserver_request_total, keyed "VERB resource[/subresource]".
+// RequestCounts are an API server's successful mutating requests so far,
+// from its own apiserver_request_total, keyed "VERB resource[/subresource]".
+//
+// Only 2xx answers count: a refused request changed nothing, and
+// kube-controller-manager makes many that the daemon has nothing to do with
+// (its endpoints controller sends a DELETE for the Endpoints of every deleted
+// Service, even when they are gone already, and gets 404).
 type RequestCounts map[string]float64
 
 // mutatingVerbs are apiserver_request_total's verb label values that write.
@@ -32,7 +37,7 @@ func ScrapeRequests(ctx context.Context, c *testbed.Cluster) (RequestCounts, err
 }
 
 // parseRequests sums apiserver_request_total by verb and resource over the
-// mutating verbs.
+// successful mutating requests.
 func parseRequests(exposition string) RequestCounts {
 	out := RequestCounts{}
 	s := bufio.NewScanner(strings.NewReader(exposition))
@@ -47,7 +52,7 @@ func parseRequests(exposition string) RequestCounts {
 			continue
 		}
 		labels := parseLabels(line[len("apiserver_request_total{"):end])
-		if !mutatingVerbs[labels["verb"]] {
+		if !mutatingVerbs[labels["verb"]] || !strings.HasPrefix(labels["code"], "2") {
 			continue
 		}
 		value, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)

@@ -27,8 +27,10 @@ const gatewayIP = "192.0.2.10"
 
 // Options shape a benchmark run.
 type Options struct {
-	// Svcmirror is the daemon binary.
-	Svcmirror string
+	// Svcmirror is the daemon binary; DaemonArgs are extra flags for its
+	// run command (e.g. --workers=32).
+	Svcmirror  string
+	DaemonArgs []string
 	// Sizes are the numbers of exported Services, one measurement each.
 	Sizes []int
 	// Endpoints is the number of ready endpoints of each remote Service.
