@@ -2,11 +2,14 @@ package mirror
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -216,7 +219,16 @@ func (e *Engine) startLinkInformers(ctx context.Context) {
 		}
 	}
 	_, _ = e.links.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: onLink, UpdateFunc: func(_, o any) { onLink(o) }, DeleteFunc: onLink,
+		AddFunc: onLink,
+		UpdateFunc: func(oldObj, newObj any) {
+			// The echo of our own status write (or anyone's) changes nothing
+			// the Link sync reads; queuing it would turn status writes into
+			// a loop during a burst instead of one a second (statusDelay).
+			if !linkStatusOnlyChange(oldObj, newObj) {
+				onLink(newObj)
+			}
+		},
+		DeleteFunc: onLink,
 	})
 
 	// The Link's namespace holds few Secrets; watching them all lets the
@@ -237,6 +249,22 @@ func (e *Engine) startLinkInformers(ctx context.Context) {
 	})
 	go e.links.RunWithContext(ctx)
 	go e.secrets.RunWithContext(ctx)
+}
+
+// linkStatusOnlyChange reports whether an update of the Link changed
+// nothing but its status and bookkeeping metadata: the spec, finalizers,
+// deletion timestamp, labels and annotations are all as before.
+func linkStatusOnlyChange(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(*unstructured.Unstructured)
+	n, ok2 := newObj.(*unstructured.Unstructured)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return equality.Semantic.DeepEqual(o.Object["spec"], n.Object["spec"]) &&
+		slices.Equal(o.GetFinalizers(), n.GetFinalizers()) &&
+		equality.Semantic.DeepEqual(o.GetDeletionTimestamp(), n.GetDeletionTimestamp()) &&
+		maps.Equal(o.GetLabels(), n.GetLabels()) &&
+		maps.Equal(o.GetAnnotations(), n.GetAnnotations())
 }
 
 // waitForValidLink blocks until the Link exists and parses, reporting
