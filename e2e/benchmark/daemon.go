@@ -27,7 +27,7 @@ func (r *sizeRun) measureDaemon(ctx context.Context, root string) error {
 	if err != nil {
 		return err
 	}
-	addr, err := freeAddr()
+	addr, err := testbed.FreeAddr()
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ package benchmark
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -214,13 +213,4 @@ func unthrottled(c *testbed.Cluster) (kubernetes.Interface, error) {
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS = -1
 	return kubernetes.NewForConfig(cfg)
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

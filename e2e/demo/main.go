@@ -8,7 +8,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -101,7 +100,7 @@ func run(bin string, exit bool) error {
 		return err
 	}
 
-	addr, err := freeAddr()
+	addr, err := testbed.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -206,12 +205,3 @@ func show(title string, obj metav1.Object) {
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
 
 func logf(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}

@@ -361,6 +361,16 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // freePorts asks the kernel for n free TCP ports on address.
+// FreeAddr returns a free loopback address ("127.0.0.1:port") for a
+// process of a test's (the daemon's admin server) to listen on.
+func FreeAddr() (string, error) {
+	ports, err := freePorts("127.0.0.1", 1)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), nil
+}
+
 func freePorts(address string, n int) ([]int, error) {
 	var ports []int
 	var listeners []net.Listener
