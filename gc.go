@@ -7,8 +7,8 @@ import "runtime/debug"
 // which live as long as the process: at Go's default of 100 the heap grows
 // to twice that working set between collections, so the pod needs twice the
 // memory it uses. At 50 `make bench` measured peak RSS at 5,000 Services
-// down by about a fifth, for about a tenth more CPU, nearly all of it spent
-// during start-up (see BENCHMARKS.md). GOGC in the environment wins.
+// down by about a fifth (117-122 MiB against 138-144), for CPU within the
+// run-to-run noise (see BENCHMARKS.md). GOGC in the environment wins.
 const defaultGCPercent = 50
 
 // tuneGC applies defaultGCPercent unless GOGC is set, and reports whether

@@ -360,7 +360,6 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(req)
 }
 
-// freePorts asks the kernel for n free TCP ports on address.
 // FreeAddr returns a free loopback address ("127.0.0.1:port") for a
 // process of a test's (the daemon's admin server) to listen on.
 func FreeAddr() (string, error) {
@@ -371,6 +370,7 @@ func FreeAddr() (string, error) {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), nil
 }
 
+// freePorts asks the kernel for n free TCP ports on address.
 func freePorts(address string, n int) ([]int, error) {
 	var ports []int
 	var listeners []net.Listener
