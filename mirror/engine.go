@@ -181,7 +181,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), e.links.HasSynced, e.secrets.HasSynced) {
 		return ctx.Err()
 	}
-	link, err := e.waitForValidLink(ctx)
+	obj, link, err := e.waitForValidLink(ctx)
 	if err != nil {
 		return err
 	}
@@ -190,6 +190,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runCtx = ctx
 
 	e.startLocalInformers(ctx)
+	// Connect to the remote cluster while the local caches fill, rather than
+	// after: its first list takes as long as theirs, and start-up is the
+	// whole of convergence for a small link. Nothing is synced before the
+	// Link worker loads the Link, which queues every key again.
+	if !link.DeletionRequested {
+		e.applyCredentials(ctx, obj, link)
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), e.services.HasSynced, e.endpoints.HasSynced, e.namespaces.HasSynced) {
 		return ctx.Err()
 	}
@@ -269,7 +276,7 @@ func linkStatusOnlyChange(oldObj, newObj any) bool {
 
 // waitForValidLink blocks until the Link exists and parses, reporting
 // each problem once, or ctx ends.
-func (e *Engine) waitForValidLink(ctx context.Context) (*Link, error) {
+func (e *Engine) waitForValidLink(ctx context.Context) (*unstructured.Unstructured, *Link, error) {
 	logger := klog.FromContext(ctx)
 	lastProblem := ""
 	for {
@@ -281,7 +288,7 @@ func (e *Engine) waitForValidLink(ctx context.Context) (*Link, error) {
 		case err != nil:
 			problem = err.Error()
 		default:
-			return link, nil
+			return obj, link, nil
 		}
 		if problem != lastProblem {
 			lastProblem = problem
@@ -293,7 +300,7 @@ func (e *Engine) waitForValidLink(ctx context.Context) (*Link, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-e.linkChanged:
 		}
 	}
