@@ -20,9 +20,11 @@ import (
 // measureDaemon runs svcmirror and measures convergence, writes, latency,
 // unexport and usage.
 func (r *sizeRun) measureDaemon(ctx context.Context, root string) error {
-	if _, err := r.expectAllMirrored(); err != nil {
+	all, err := r.allDesired()
+	if err != nil {
 		return err
 	}
+	r.expectAll(all)
 	before, err := ScrapeRequests(ctx, r.source)
 	if err != nil {
 		return err

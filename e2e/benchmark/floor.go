@@ -39,9 +39,8 @@ func (r *sizeRun) desired(i int, ready bool) (*mirror.Desired, error) {
 	return mirror.DesiredFor(r.link, remoteState(r.remote[i], r.opts.Endpoints, ready), mirror.ModeGateway, gw, nil)
 }
 
-// expectAllMirrored sets every mirror's expectation to the remote state.
-func (r *sizeRun) expectAllMirrored() ([]*mirror.Desired, error) {
-	r.tracker.forget()
+// allDesired is every mirror as the remote state asks for it.
+func (r *sizeRun) allDesired() ([]*mirror.Desired, error) {
 	all := make([]*mirror.Desired, r.n)
 	for i := range all {
 		d, err := r.desired(i, true)
@@ -49,9 +48,16 @@ func (r *sizeRun) expectAllMirrored() ([]*mirror.Desired, error) {
 			return nil, err
 		}
 		all[i] = d
-		r.tracker.expect(d.Service.Namespace, d.Service.Name, d)
 	}
 	return all, nil
+}
+
+// expectAll replaces the tracker's expectations with all.
+func (r *sizeRun) expectAll(all []*mirror.Desired) {
+	r.tracker.forget()
+	for _, d := range all {
+		r.tracker.expect(d.Service.Namespace, d.Service.Name, d)
+	}
 }
 
 // floorNamespace is where the floor writes its copy of the mirrors of
@@ -64,18 +70,17 @@ func floorNamespace(ns string) string { return "floor-" + ns }
 // namespaces), directly and with high parallelism, then deletes them; the
 // daemon starts from nothing.
 func (r *sizeRun) measureFloor(ctx context.Context) error {
-	all, err := r.expectAllMirrored()
+	all, err := r.allDesired()
 	if err != nil {
 		return err
 	}
-	r.tracker.forget()
 	keys := make([]string, r.n)
 	for i, d := range all {
 		d.Service.Namespace = floorNamespace(d.Service.Namespace)
 		d.Endpoints.Namespace = d.Service.Namespace
 		keys[i] = d.Service.Namespace + "/" + d.Service.Name
-		r.tracker.expect(d.Service.Namespace, d.Service.Name, d)
 	}
+	r.expectAll(all)
 	start := time.Now()
 	err = parallel(ctx, 2*r.n, r.opts.Workers, func(ctx context.Context, i int) error {
 		d := all[i/2]

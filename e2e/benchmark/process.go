@@ -3,7 +3,6 @@ package benchmark
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 )
@@ -38,33 +37,34 @@ func readUsage(pid int) (ProcUsage, error) {
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	u.CPUSeconds = (utime + stime) / clockTicks
 
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	status, err := procFields(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return u, err
 	}
-	for _, line := range strings.Split(string(status), "\n") {
+	u.RSSBytes, u.PeakRSSBytes = kib(status["VmRSS"]), kib(status["VmHWM"])
+	return u, nil
+}
+
+// procFields reads a /proc file of "key: value" lines (status, meminfo,
+// cpuinfo) into a map; of a repeated key (cpuinfo's, one per CPU) the first
+// value is kept.
+func procFields(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
 		key, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch key {
-		case "VmRSS":
-			u.RSSBytes = kib(value)
-		case "VmHWM":
-			u.PeakRSSBytes = kib(value)
+		key = strings.TrimSpace(key)
+		if _, seen := out[key]; ok && !seen {
+			out[key] = strings.TrimSpace(value)
 		}
 	}
-	return u, nil
+	return out, nil
 }
 
 func kib(field string) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(field), " kB"), 10, 64)
 	return n * 1024
 }
-
-func readFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	return string(data), err
-}
-
-func numCPU() int { return runtime.NumCPU() }

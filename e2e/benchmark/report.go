@@ -3,8 +3,8 @@ package benchmark
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -67,23 +67,12 @@ func WriteReport(w io.Writer, results []Result) {
 
 // MachineDescription names the machine the figures were taken on.
 func MachineDescription() string {
-	model := "unknown CPU"
-	if data, err := readFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(data, "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
+	model, mem := "unknown CPU", "unknown memory"
+	if cpu, err := procFields("/proc/cpuinfo"); err == nil && cpu["model name"] != "" {
+		model = cpu["model name"]
 	}
-	mem := "unknown memory"
-	if data, err := readFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(data, "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && k == "MemTotal" {
-				mem = fmt.Sprintf("%.1f GiB", float64(kib(v))/(1<<30))
-				break
-			}
-		}
+	if m, err := procFields("/proc/meminfo"); err == nil && m["MemTotal"] != "" {
+		mem = fmt.Sprintf("%.1f GiB", float64(kib(m["MemTotal"]))/(1<<30))
 	}
-	return fmt.Sprintf("%d CPUs (%s), %s memory", numCPU(), model, mem)
+	return fmt.Sprintf("%d CPUs (%s), %s memory", runtime.NumCPU(), model, mem)
 }
