@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +13,15 @@ import (
 )
 
 // TestBenchmarkRuns runs `make bench`'s measurement small, so that it
-// cannot rot, and checks the figures it is meant to show: every mirror
-// converges with exactly two writes (Service + Endpoints) per Service, none
-// while idle, and every timed remote change reaches its mirror.
+// cannot rot, and checks the figures it is meant to show: in every round
+// every mirror converges with exactly two writes (Service + Endpoints) per
+// Service, none while idle, and every timed remote change reaches its mirror.
 func TestBenchmarkRuns(t *testing.T) {
-	const n = 40
+	const n, rounds = 40, 2
 	opts := benchmark.Options{
 		Svcmirror: svcmirrorBin(t),
 		Sizes:     []int{n},
+		Rounds:    rounds,
 		Endpoints: 2,
 		Workers:   16,
 		Quiet:     3 * time.Second,
@@ -33,8 +33,10 @@ func TestBenchmarkRuns(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			data, _ := os.ReadFile(filepath.Join(opts.LogDir, fmt.Sprintf("svcmirror-%d.log", n)))
-			t.Logf("--- svcmirror log ---\n%s", data)
+			for k := 1; k <= rounds; k++ {
+				data, _ := os.ReadFile(filepath.Join(opts.LogDir, benchmark.LogName(n, k)))
+				t.Logf("--- svcmirror log, round %d ---\n%s", k, data)
+			}
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -47,11 +49,21 @@ func TestBenchmarkRuns(t *testing.T) {
 		t.Fatalf("got %d results, want 1", len(results))
 	}
 	r := results[0]
-	if r.Floor <= 0 || r.Convergence <= 0 || r.Unexport <= 0 {
-		t.Errorf("timings missing: floor %s, convergence %s, unexport %s", r.Floor, r.Convergence, r.Unexport)
+	if len(r.Rounds) != rounds {
+		t.Fatalf("got %d rounds, want %d", len(r.Rounds), rounds)
 	}
-	if got := benchmark.MirrorWrites(r.ConvergenceWrites); got != 2*n {
-		t.Errorf("writes to Services and Endpoints while converging = %v, want %d (one Service and one Endpoints per mirror): %s", got, 2*n, r.ConvergenceWrites)
+	for k, round := range r.Rounds {
+		if round.Floor <= 0 || round.FloorDelete <= 0 || round.Convergence <= 0 {
+			t.Errorf("round %d: timings missing: %+v", k+1, round)
+		}
+		// Each round starts the daemon on a cluster without mirrors (the
+		// last round's were deleted), so it writes every mirror anew.
+		if got := benchmark.MirrorWrites(round.Writes); got != 2*n {
+			t.Errorf("round %d: writes to Services and Endpoints while converging = %v, want %d (one Service and one Endpoints per mirror): %s", k+1, got, 2*n, round.Writes)
+		}
+	}
+	if r.Unexport <= 0 {
+		t.Errorf("unexport not timed")
 	}
 	if got := benchmark.MirrorWrites(r.QuietWrites); got != 0 {
 		t.Errorf("writes in the quiet period = %v, want 0: %s", got, r.QuietWrites)

@@ -22,6 +22,7 @@ import (
 func main() {
 	opts := benchmark.Options{}
 	sizes := flag.String("sizes", "500,2000,5000", "numbers of exported Services, comma-separated; one measurement each")
+	flag.IntVar(&opts.Rounds, "rounds", 3, "paired floor and convergence measurements per size; the ratio is their median")
 	flag.StringVar(&opts.Svcmirror, "svcmirror", "bin/svcmirror", "the svcmirror binary to measure")
 	daemonArgs := flag.String("daemon-args", "", "extra flags for `svcmirror run`, space-separated (e.g. \"--workers=32\")")
 	flag.IntVar(&opts.Endpoints, "endpoints", 3, "ready endpoints per remote Service")
@@ -31,7 +32,7 @@ func main() {
 	flag.IntVar(&opts.Flaps, "flaps", 100, "remote Services timed going empty and back")
 	flag.Float64Var(&opts.Rate, "rate", 20, "remote changes per second in the latency phases")
 	flag.StringVar(&opts.ProfileDir, "profile-dir", "", "write CPU and heap profiles of the daemon at the largest size here")
-	flag.StringVar(&opts.LogDir, "log-dir", "", "keep the daemon's log of each size here (svcmirror-<N>.log, at -v=2)")
+	flag.StringVar(&opts.LogDir, "log-dir", "", "keep the daemon's log of each size and round here (svcmirror-<N>-<round>.log, at -v=2)")
 	flag.IntVar(&opts.ProfileSeconds, "profile-seconds", 60, "length of the CPU profile, from the daemon's start")
 	flag.Parse()
 	for _, s := range strings.Split(*sizes, ",") {

@@ -17,9 +17,10 @@ import (
 	"github.com/svcmirror/svcmirror/e2e/testbed"
 )
 
-// measureDaemon runs svcmirror and measures convergence, writes, latency,
-// unexport and usage.
-func (r *sizeRun) measureDaemon(ctx context.Context, root string) error {
+// measureDaemon runs svcmirror and measures its convergence. In the last
+// round it goes on to measure writes when quiet, latency, unexport and
+// usage; in the others it stops the daemon and deletes its mirrors.
+func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 	all, err := r.allDesired()
 	if err != nil {
 		return err
@@ -33,25 +34,26 @@ func (r *sizeRun) measureDaemon(ctx context.Context, root string) error {
 	if err != nil {
 		return err
 	}
+	profile := r.profile && last
 	args := []string{"run", "--kubeconfig=" + r.pair.DaemonKubeconfig, "--namespace=" + testbed.LinkNamespace,
 		"--link=" + r.pair.ClusterName, "--metrics-addr=" + addr, "-v=2"}
-	if r.profile {
+	if profile {
 		args = append(args, "--enable-pprof")
 	}
 	args = append(args, r.opts.DaemonArgs...)
-	r.logf("convergence")
+	r.logf("round %d: convergence", r.round)
 	start := time.Now()
-	logDir := root
+	logDir := r.root
 	if r.opts.LogDir != "" {
 		logDir = r.opts.LogDir
 	}
-	daemon, err := testbed.StartProcess("svcmirror", r.opts.Svcmirror, args, filepath.Join(logDir, fmt.Sprintf("svcmirror-%d.log", r.n)))
+	daemon, err := testbed.StartProcess("svcmirror", r.opts.Svcmirror, args, filepath.Join(logDir, LogName(r.n, r.round)))
 	if err != nil {
 		return err
 	}
 	defer daemon.Stop(10 * time.Second)
 	profileDone := make(chan error, 1)
-	if r.profile {
+	if profile {
 		go func() { profileDone <- r.cpuProfile(ctx, addr) }()
 	} else {
 		profileDone <- nil
@@ -60,7 +62,8 @@ func (r *sizeRun) measureDaemon(ctx context.Context, root string) error {
 	if err := r.tracker.waitRight(ctx, 15*time.Minute, "convergence", r.keys); err != nil {
 		return err
 	}
-	r.res.Convergence = time.Since(start)
+	round := r.thisRound()
+	round.Convergence = time.Since(start)
 	if r.res.AtConvergence, err = readUsage(daemon.Pid()); err != nil {
 		return err
 	}
@@ -68,11 +71,16 @@ func (r *sizeRun) measureDaemon(ctx context.Context, root string) error {
 	if err != nil {
 		return err
 	}
-	r.res.ConvergenceWrites = after.since(before)
-	if r.profile {
+	round.Writes = after.since(before)
+	if profile {
 		if err := r.saveProfile(ctx, addr, "heap", "heap-at-convergence"); err != nil {
 			return err
 		}
+	}
+	if !last {
+		daemon.Stop(10 * time.Second)
+		r.logf("round %d: deleting the mirrors", r.round)
+		return r.deleteMirrors(ctx, r.keys, "the mirrors")
 	}
 
 	r.logf("quiet period of %s", r.opts.Quiet)
@@ -132,6 +140,9 @@ func (r *sizeRun) unexport(ctx context.Context) error {
 	r.res.Unexport = time.Since(start)
 	return nil
 }
+
+// LogName is the file name of the daemon's log at size n in round k.
+func LogName(n, round int) string { return fmt.Sprintf("svcmirror-%d-%d.log", n, round) }
 
 // cpuProfile fetches a CPU profile of the daemon's first ProfileSeconds.
 func (r *sizeRun) cpuProfile(ctx context.Context, addr string) error {

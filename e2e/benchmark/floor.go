@@ -3,6 +3,7 @@ package benchmark
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +17,6 @@ import (
 // createRemote makes the exported Services and their EndpointSlices.
 func (r *sizeRun) createRemote(ctx context.Context) error {
 	r.remote = make([]*corev1.Service, r.n)
-	r.keys = make([]string, r.n)
 	start := time.Now()
 	err := parallel(ctx, r.n, r.opts.Workers, func(ctx context.Context, i int) error {
 		svc, err := r.tgt.CoreV1().Services(namespaceOf(i)).Create(ctx, remoteService(i), metav1.CreateOptions{})
@@ -24,7 +24,6 @@ func (r *sizeRun) createRemote(ctx context.Context) error {
 			return err
 		}
 		r.remote[i] = svc
-		r.keys[i] = svc.Namespace + "/" + mirror.MirrorName(svc.Name, r.link.TargetClusterName)
 		_, err = r.tgt.DiscoveryV1().EndpointSlices(svc.Namespace).Create(ctx, remoteSlice(i, r.opts.Endpoints, true), metav1.CreateOptions{})
 		return err
 	})
@@ -97,15 +96,27 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 	if err := r.tracker.waitRight(ctx, 10*time.Minute, "the floor's objects", keys); err != nil {
 		return err
 	}
-	r.res.Floor = time.Since(start)
+	r.thisRound().Floor = time.Since(start)
 
 	start = time.Now()
-	err = parallel(ctx, 2*r.n, r.opts.Workers, func(ctx context.Context, i int) error {
-		d := all[i/2]
+	if err := r.deleteMirrors(ctx, keys, "the floor's objects"); err != nil {
+		return err
+	}
+	r.thisRound().FloorDelete = time.Since(start)
+	return nil
+}
+
+// deleteMirrors deletes the Service and Endpoints of each "namespace/name"
+// in keys, 64 in flight, and waits until the tracker sees none left and
+// kube-controller-manager has removed the EndpointSlices it mirrored from
+// them, so that the next measurement starts on a settled cluster.
+func (r *sizeRun) deleteMirrors(ctx context.Context, keys []string, what string) error {
+	err := parallel(ctx, 2*len(keys), r.opts.Workers, func(ctx context.Context, i int) error {
+		ns, name, _ := strings.Cut(keys[i/2], "/")
 		if i%2 == 0 {
-			return r.src.CoreV1().Services(d.Service.Namespace).Delete(ctx, d.Service.Name, metav1.DeleteOptions{})
+			return r.src.CoreV1().Services(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		}
-		err := r.src.CoreV1().Endpoints(d.Endpoints.Namespace).Delete(ctx, d.Endpoints.Name, metav1.DeleteOptions{})
+		err := r.src.CoreV1().Endpoints(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil // the endpoints controller removed it with its Service
 		}
@@ -114,12 +125,9 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.tracker.waitEmpty(ctx, 10*time.Minute, "the floor's objects to go"); err != nil {
+	if err := r.tracker.waitEmpty(ctx, 10*time.Minute, what+" to go"); err != nil {
 		return err
 	}
-	r.res.FloorDelete = time.Since(start)
-	// kube-controller-manager mirrors selector-less Endpoints into
-	// EndpointSlices; let it finish removing the floor's before measuring.
 	return r.waitNoMirroredSlices(ctx)
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -36,32 +37,43 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // WriteReport prints the results as Markdown tables: the headline figures
-// per size, then the write breakdown.
+// per size, then each round, the write breakdown and the set-up times.
 func WriteReport(w io.Writer, results []Result) {
 	fmt.Fprintln(w, "| N | floor | convergence | ratio | writes/service (converging) | writes in quiet period | label change p50 / p99 / max | empty and back p50 / p99 / max | unexport (relabel) | peak RSS | CPU (at convergence) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		fmt.Fprintf(w, "| %d | %s | %s | %.2f× | %.2f | %.0f in %s | %s | %s | %s (%s) | %s | %.1f s (%.1f s) |\n",
-			r.Services, secs(r.Floor), secs(r.Convergence), r.Ratio(),
-			MirrorWrites(r.ConvergenceWrites)/float64(r.Services),
+			r.Services, secs(r.Floor()), secs(r.Convergence()), r.Ratio(),
+			MirrorWrites(r.ConvergenceWrites())/float64(r.Services),
 			MirrorWrites(r.QuietWrites), r.Quiet.Round(time.Second),
 			r.LabelLatency, r.EmptyLatency,
 			secs(r.Unexport), secs(r.UnexportRelabel),
 			mib(r.End.PeakRSSBytes), r.End.CPUSeconds, r.AtConvergence.CPUSeconds)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Source API server mutating requests by verb and resource:")
+	fmt.Fprintln(w, "Floor and convergence are medians over the rounds, and the ratio is the median of the rounds' own ratios. Each round, floor → convergence (ratio; writes per Service; the floor's delete):")
 	fmt.Fprintln(w)
 	for _, r := range results {
-		fmt.Fprintf(w, "- N=%d converging: %s\n", r.Services, r.ConvergenceWrites)
+		parts := make([]string, len(r.Rounds))
+		for i, round := range r.Rounds {
+			parts[i] = fmt.Sprintf("%s → %s (%.2f×; %.2f; %s)", secs(round.Floor), secs(round.Convergence),
+				round.Ratio(), MirrorWrites(round.Writes)/float64(r.Services), secs(round.FloorDelete))
+		}
+		fmt.Fprintf(w, "- N=%d: %s\n", r.Services, strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Source API server mutating requests by verb and resource (the last round):")
+	fmt.Fprintln(w)
+	for _, r := range results {
+		fmt.Fprintf(w, "- N=%d converging: %s\n", r.Services, r.ConvergenceWrites())
 		fmt.Fprintf(w, "- N=%d quiet %s: %s\n", r.Services, r.Quiet.Round(time.Second), r.QuietWrites)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Set-up, for scale:")
 	fmt.Fprintln(w)
 	for _, r := range results {
-		fmt.Fprintf(w, "- N=%d: remote Services and EndpointSlices (%d endpoints each) created in %s; the floor's objects deleted in %s; RSS at convergence %s\n",
-			r.Services, r.Endpoints, secs(r.RemoteSetup), secs(r.FloorDelete), mib(r.AtConvergence.RSSBytes))
+		fmt.Fprintf(w, "- N=%d: remote Services and EndpointSlices (%d endpoints each) created in %s; RSS at the last convergence %s\n",
+			r.Services, r.Endpoints, secs(r.RemoteSetup), mib(r.AtConvergence.RSSBytes))
 	}
 }
 

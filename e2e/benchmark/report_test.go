@@ -50,3 +50,27 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="",res
 		t.Errorf("since = %v, want POST services=2, DELETE services=1", d)
 	}
 }
+
+func TestRatioIsTheMedianOfTheRounds(t *testing.T) {
+	round := func(floor, convergence int) Round {
+		return Round{Floor: time.Duration(floor) * time.Second, Convergence: time.Duration(convergence) * time.Second}
+	}
+	// Ratios 1.5, 1.0 and 4.0: the median drops the round a burst hit.
+	r := Result{Rounds: []Round{round(2, 3), round(4, 4), round(1, 4)}}
+	if got := r.Ratio(); got != 1.5 {
+		t.Errorf("Ratio() = %v, want 1.5", got)
+	}
+	if got := r.Floor(); got != 2*time.Second {
+		t.Errorf("Floor() = %s, want 2s", got)
+	}
+	if got := r.Convergence(); got != 4*time.Second {
+		t.Errorf("Convergence() = %s, want 4s", got)
+	}
+	two := Result{Rounds: []Round{round(2, 3), round(4, 4)}}
+	if got := two.Ratio(); got != 1.25 {
+		t.Errorf("Ratio() of two rounds = %v, want their mean 1.25", got)
+	}
+	if got := (Result{}).Ratio(); got != 0 {
+		t.Errorf("Ratio() of no rounds = %v, want 0", got)
+	}
+}

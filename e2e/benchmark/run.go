@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,11 @@ type Options struct {
 	DaemonArgs []string
 	// Sizes are the numbers of exported Services, one measurement each.
 	Sizes []int
+	// Rounds is how many times each size measures the floor and then the
+	// daemon's convergence (at least once); the ratio reported is the
+	// median of the rounds' ratios. Everything else is measured once, in
+	// the last round.
+	Rounds int
 	// Endpoints is the number of ready endpoints of each remote Service.
 	Endpoints int
 	// Workers is the parallelism of the benchmark's own bulk writes: the
@@ -55,21 +61,34 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
+// Round is one paired measurement: the floor, then the daemon converging
+// on the same clusters right after it.
+type Round struct {
+	// Floor is creating the mirror objects directly until all are seen
+	// right; FloorDelete deleting them until all are seen gone.
+	Floor, FloorDelete time.Duration
+	// Convergence is from starting the daemon until every mirror is right.
+	Convergence time.Duration
+	// Writes are the source API server's mutating requests during
+	// convergence.
+	Writes RequestCounts
+}
+
+// Ratio is convergence over floor.
+func (r Round) Ratio() float64 { return r.Convergence.Seconds() / r.Floor.Seconds() }
+
 // Result is one size's measurements.
 type Result struct {
 	Services, Endpoints int
 	// RemoteSetup is how long the benchmark took to create the remote
 	// Services and EndpointSlices (for scale; not a figure of svcmirror's).
 	RemoteSetup time.Duration
-	// Floor is creating the mirror objects directly until all are seen
-	// right; FloorDelete deleting them until all are seen gone.
-	Floor, FloorDelete time.Duration
-	// Convergence is from starting the daemon until every mirror is right.
-	Convergence time.Duration
-	// ConvergenceWrites and QuietWrites are the source API server's
-	// mutating requests during convergence and during Quiet after it.
-	ConvergenceWrites, QuietWrites RequestCounts
-	Quiet                          time.Duration
+	// Rounds are the paired floor and convergence measurements, in order.
+	Rounds []Round
+	// QuietWrites are the source API server's mutating requests during
+	// Quiet after the last round's convergence.
+	QuietWrites RequestCounts
+	Quiet       time.Duration
 	// LabelLatency is remote label change → mirror right; EmptyLatency
 	// remote endpoints all unready (and back) → mirror Endpoints right.
 	LabelLatency, EmptyLatency Latencies
@@ -80,8 +99,56 @@ type Result struct {
 	AtConvergence, End ProcUsage
 }
 
-// Ratio is convergence over floor.
-func (r Result) Ratio() float64 { return r.Convergence.Seconds() / r.Floor.Seconds() }
+// Ratio is the median of the rounds' ratios: each round's floor and
+// convergence ran back to back, so each ratio saw the machine in one state,
+// and the median drops a round that a burst of noise hit on one side.
+func (r Result) Ratio() float64 {
+	ratios := make([]float64, len(r.Rounds))
+	for i, round := range r.Rounds {
+		ratios[i] = round.Ratio()
+	}
+	return median(ratios)
+}
+
+// Floor and Convergence are the medians over the rounds.
+func (r Result) Floor() time.Duration {
+	return medianDuration(r.Rounds, func(x Round) time.Duration { return x.Floor })
+}
+
+func (r Result) Convergence() time.Duration {
+	return medianDuration(r.Rounds, func(x Round) time.Duration { return x.Convergence })
+}
+
+// ConvergenceWrites are the last round's writes while converging.
+func (r Result) ConvergenceWrites() RequestCounts {
+	if len(r.Rounds) == 0 {
+		return nil
+	}
+	return r.Rounds[len(r.Rounds)-1].Writes
+}
+
+func medianDuration(rounds []Round, field func(Round) time.Duration) time.Duration {
+	values := make([]float64, len(rounds))
+	for i, x := range rounds {
+		values[i] = float64(field(x))
+	}
+	return time.Duration(median(values))
+}
+
+// median is the middle value, or the mean of the two middle ones; 0 when
+// values is empty.
+func median(values []float64) float64 {
+	if len(values) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	mid := len(sorted) / 2
+	if len(sorted)%2 == 1 {
+		return sorted[mid]
+	}
+	return (sorted[mid-1] + sorted[mid]) / 2
+}
 
 // Run measures every size in turn, each on two fresh clusters.
 func Run(ctx context.Context, opts Options) ([]Result, error) {
@@ -109,15 +176,23 @@ type sizeRun struct {
 	opts    Options
 	n       int
 	profile bool
+	root    string // the clusters' folder
 
 	source, target *testbed.Cluster
-	pair           *testbed.Pair
 	src, tgt       kubernetes.Interface // unthrottled admin clients
-	link           *mirror.Link
-	tracker        *tracker
-	remote         []*corev1.Service // the remote Services as last written
-	keys           []string          // "namespace/mirror name" of each
-	res            Result
+	remote         []*corev1.Service    // the remote Services as last written
+
+	// The current round's Link (each round links the clusters under its
+	// own name, so its mirrors have names no earlier round used), the
+	// tracker of its mirrors and their "namespace/mirror name" keys.
+	round       int
+	pair        *testbed.Pair
+	link        *mirror.Link
+	tracker     *tracker
+	stopTracker context.CancelFunc
+	keys        []string
+
+	res Result
 }
 
 func (r *sizeRun) logf(format string, args ...any) {
@@ -131,33 +206,49 @@ func (r *sizeRun) run(ctx context.Context) (Result, error) {
 		return r.res, err
 	}
 	defer os.RemoveAll(root)
+	r.root = root
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the tracker's informers
-	if err := r.startClusters(ctx, root); err != nil {
+	defer cancel() // ends the trackers' informers
+	if err := r.startClusters(ctx); err != nil {
 		return r.res, err
 	}
 	defer r.source.Stop()
 	defer r.target.Stop()
 
-	steps := []struct {
-		name string
-		do   func(context.Context) error
-	}{
-		{"remote set-up", r.createRemote},
-		{"floor", r.measureFloor},
+	r.logf("remote set-up")
+	if err := r.createRemote(ctx); err != nil {
+		return r.res, fmt.Errorf("remote set-up: %w", err)
 	}
-	for _, s := range steps {
-		r.logf("%s", s.name)
-		if err := s.do(ctx); err != nil {
-			return r.res, fmt.Errorf("%s: %w", s.name, err)
+	rounds := max(r.opts.Rounds, 1)
+	for r.round = 1; r.round <= rounds; r.round++ {
+		if err := r.measureRound(ctx, r.round == rounds); err != nil {
+			return r.res, fmt.Errorf("round %d: %w", r.round, err)
 		}
 	}
-	return r.res, r.measureDaemon(ctx, root)
+	return r.res, nil
 }
 
-func (r *sizeRun) startClusters(ctx context.Context, root string) error {
+// measureRound takes the floor, then the daemon's convergence under a Link
+// of the round's own; in the last round the daemon goes on to the rest of
+// the measurements, in the others it is stopped and its mirrors deleted.
+func (r *sizeRun) measureRound(ctx context.Context, last bool) error {
+	if err := r.linkRound(ctx); err != nil {
+		return err
+	}
+	r.res.Rounds = append(r.res.Rounds, Round{})
+	r.logf("round %d: floor", r.round)
+	if err := r.measureFloor(ctx); err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	return r.measureDaemon(ctx, last)
+}
+
+// thisRound is the current round's measurements.
+func (r *sizeRun) thisRound() *Round { return &r.res.Rounds[len(r.res.Rounds)-1] }
+
+func (r *sizeRun) startClusters(ctx context.Context) error {
 	for _, name := range []string{"source", "target"} {
-		dir := filepath.Join(root, name)
+		dir := filepath.Join(r.root, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -175,16 +266,6 @@ func (r *sizeRun) startClusters(ctx context.Context, root string) error {
 		}
 	}
 	var err error
-	if r.pair, err = testbed.LinkClusters(ctx, r.source, r.target, "target"); err != nil {
-		return err
-	}
-	linkObj := r.pair.LinkObject(gatewayIP, nil)
-	if err := r.pair.ApplyLink(ctx, linkObj); err != nil {
-		return err
-	}
-	if r.link, err = mirror.ParseLink(linkObj); err != nil {
-		return err
-	}
 	if r.src, err = unthrottled(r.source); err != nil {
 		return err
 	}
@@ -203,8 +284,34 @@ func (r *sizeRun) startClusters(ctx context.Context, root string) error {
 			}
 		}
 	}
+	return nil
+}
+
+// linkRound links the clusters under the round's name ("target1", ...),
+// computes the keys of the mirrors it will have and starts their tracker.
+func (r *sizeRun) linkRound(ctx context.Context) error {
+	if r.stopTracker != nil {
+		r.stopTracker()
+	}
+	var err error
+	if r.pair, err = testbed.LinkClusters(ctx, r.source, r.target, fmt.Sprintf("target%d", r.round)); err != nil {
+		return err
+	}
+	linkObj := r.pair.LinkObject(gatewayIP, nil)
+	if err := r.pair.ApplyLink(ctx, linkObj); err != nil {
+		return err
+	}
+	if r.link, err = mirror.ParseLink(linkObj); err != nil {
+		return err
+	}
+	r.keys = make([]string, r.n)
+	for i, svc := range r.remote {
+		r.keys[i] = svc.Namespace + "/" + mirror.MirrorName(svc.Name, r.link.TargetClusterName)
+	}
+	var trackerCtx context.Context
+	trackerCtx, r.stopTracker = context.WithCancel(ctx)
 	r.tracker = newTracker()
-	return r.tracker.start(ctx, r.src, "target")
+	return r.tracker.start(trackerCtx, r.src, r.link.TargetClusterName)
 }
 
 // unthrottled is an admin client with no client-side rate limit, so the
