@@ -178,7 +178,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.events = e.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "svcmirror"})
 
 	e.startLinkInformers(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), e.links.HasSynced, e.secrets.HasSynced) {
+	// cache.WaitFor wakes on the informers' own signal (WaitForCacheSync
+	// polls every 100 ms, a fair share of a small link's start-up).
+	if !cache.WaitFor(ctx, "", e.links.HasSyncedChecker(), e.secrets.HasSyncedChecker()) {
 		return ctx.Err()
 	}
 	obj, link, err := e.waitForValidLink(ctx)
@@ -197,7 +199,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if !link.DeletionRequested {
 		e.applyCredentials(ctx, obj, link)
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), e.services.HasSynced, e.endpoints.HasSynced, e.namespaces.HasSynced) {
+	if !cache.WaitFor(ctx, "", e.services.HasSyncedChecker(), e.endpoints.HasSyncedChecker(), e.namespaces.HasSyncedChecker()) {
 		return ctx.Err()
 	}
 	e.localSynced.Store(true)

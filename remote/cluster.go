@@ -117,7 +117,10 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) *Clus
 	}
 	go c.reachability.run(ctx)
 	go func() {
-		if !cache.WaitForCacheSync(ctx.Done(), hasSynced(all)...) {
+		// WaitFor wakes on the informers' own signal; WaitForCacheSync
+		// polls every 100 ms, which is a fair share of a small link's
+		// start-up.
+		if !cache.WaitFor(ctx, "", syncedCheckers(all)...) {
 			return
 		}
 		c.reachability.set(ctx, nil)
@@ -129,12 +132,12 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) *Clus
 	return c
 }
 
-func hasSynced(infs []cache.SharedIndexInformer) []cache.InformerSynced {
-	var fns []cache.InformerSynced
+func syncedCheckers(infs []cache.SharedIndexInformer) []cache.DoneChecker {
+	var checkers []cache.DoneChecker
 	for _, inf := range infs {
-		fns = append(fns, inf.HasSynced)
+		checkers = append(checkers, inf.HasSyncedChecker())
 	}
-	return fns
+	return checkers
 }
 
 // HasSynced reports whether every informer has its first full list. Until
