@@ -19,6 +19,13 @@ const (
 	maxRetryDelay  = 30 * time.Second
 )
 
+// defaultDrainTimeout is how long the syncs in flight when Run's context
+// ends may go on to finish their writes. Cutting them off mid-request would
+// log every one as a failure (each is idempotent and the next process
+// redoes it, so nothing is lost either way), which on every rolling update
+// reads like an outage in the logs.
+const defaultDrainTimeout = 5 * time.Second
+
 // Outcome is what became of one sync, for metrics and logs.
 type Outcome string
 
@@ -37,14 +44,18 @@ type ResultFunc func(key Key, outcome Outcome, err error, took time.Duration)
 
 // Queue is a named, rate-limited queue of Keys.
 type Queue struct {
-	q workqueue.TypedRateLimitingInterface[Key]
+	q            workqueue.TypedRateLimitingInterface[Key]
+	drainTimeout time.Duration
 }
 
 // New makes a queue. Its name labels the workqueue metrics, so the metrics
 // provider must be set (metrics.New does it) before the first New.
 func New(name string) *Queue {
 	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[Key](baseRetryDelay, maxRetryDelay)
-	return &Queue{q: workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[Key]{Name: name})}
+	return &Queue{
+		q:            workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[Key]{Name: name}),
+		drainTimeout: defaultDrainTimeout,
+	}
 }
 
 // Add queues key now; a key already waiting is not queued twice.
@@ -59,35 +70,45 @@ func (q *Queue) Len() int { return q.q.Len() }
 // ShutDown stops the queue; Run's workers return once their current sync ends.
 func (q *Queue) ShutDown() { q.q.ShutDown() }
 
-// Run starts workers that sync keys until ctx ends, then shuts the queue
-// down and waits for them.
+// Run starts workers that sync keys until ctx ends. Then no new sync
+// starts, and the syncs in flight get up to the drain timeout to finish
+// before their context is cancelled; Run returns when they have.
 func (q *Queue) Run(ctx context.Context, workers int, sync SyncFunc, result ResultFunc) {
+	// Syncs run on a context with ctx's values that outlives it.
+	syncCtx, cancelSyncs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSyncs()
 	var wg gosync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer runtime.HandleCrashWithContext(ctx)
-			for q.processNext(ctx, sync, result) {
+			for q.processNext(ctx, syncCtx, sync, result) {
 			}
 		}()
 	}
 	<-ctx.Done()
 	q.q.ShutDown()
+	drainEnds := time.AfterFunc(q.drainTimeout, cancelSyncs)
+	defer drainEnds.Stop()
 	wg.Wait()
 }
 
 // processNext is the only place that calls Done, Forget and the re-adds,
-// so that every key's back-off state has one owner.
-func (q *Queue) processNext(ctx context.Context, sync SyncFunc, result ResultFunc) bool {
+// so that every key's back-off state has one owner. Once ctx has ended it
+// starts nothing: the keys still queued are the next process's.
+func (q *Queue) processNext(ctx, syncCtx context.Context, sync SyncFunc, result ResultFunc) bool {
 	key, shutdown := q.q.Get()
 	if shutdown {
 		return false
 	}
 	defer q.q.Done(key)
+	if ctx.Err() != nil {
+		return false
+	}
 
 	start := time.Now()
-	err := sync(klog.NewContext(ctx, klog.FromContext(ctx).WithValues("key", key.String())), key)
+	err := sync(klog.NewContext(syncCtx, klog.FromContext(syncCtx).WithValues("key", key.String())), key)
 	took := time.Since(start)
 
 	outcome := OutcomeSuccess
