@@ -16,12 +16,12 @@ func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
-// runInBackground runs q with one worker until the returned cancel; done
-// closes when Run has returned.
-func runInBackground(q *Queue, sync SyncFunc, result ResultFunc) (cancel context.CancelFunc, done chan struct{}) {
+// runInBackground runs q until the returned cancel; done closes when Run
+// has returned.
+func runInBackground(q *Queue, workers int, sync SyncFunc, result ResultFunc) (cancel context.CancelFunc, done chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done = make(chan struct{})
-	go func() { q.Run(ctx, 1, sync, result); close(done) }()
+	go func() { q.Run(ctx, workers, sync, result); close(done) }()
 	return cancel, done
 }
 
@@ -31,7 +31,7 @@ func TestShutdownLetsTheSyncInFlightFinishAndStartsNoOther(t *testing.T) {
 	syncErr := make(chan error, 2)
 	synced := make(chan Key, 2)
 	q := New("test")
-	cancel, done := runInBackground(q, func(ctx context.Context, key Key) error {
+	cancel, done := runInBackground(q, 1, func(ctx context.Context, key Key) error {
 		synced <- key
 		if key == first {
 			close(started)
@@ -66,7 +66,7 @@ func TestShutdownCancelsSyncsThatOutlastTheDrain(t *testing.T) {
 	outcome := make(chan error, 1)
 	q := New("test")
 	q.drainTimeout = 50 * time.Millisecond
-	cancel, done := runInBackground(q, func(ctx context.Context, _ Key) error {
+	cancel, done := runInBackground(q, 1, func(ctx context.Context, _ Key) error {
 		close(started)
 		<-ctx.Done() // a write that never answers
 		return ctx.Err()

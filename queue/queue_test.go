@@ -47,9 +47,7 @@ func (r *recorder) waitFor(t *testing.T, key Key, n int) []Outcome {
 func start(t *testing.T, sync SyncFunc, r *recorder) *Queue {
 	t.Helper()
 	q := New("test")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { q.Run(ctx, 2, sync, r.result); close(done) }()
+	cancel, done := runInBackground(q, 2, sync, r.result)
 	t.Cleanup(func() { cancel(); <-done })
 	return q
 }

@@ -107,7 +107,7 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 }
 
 // deleteMirrors deletes the Service and Endpoints of each "namespace/name"
-// in keys, 64 in flight, and waits until the tracker sees none left and
+// in keys, Workers in flight, and waits until the tracker sees none left and
 // kube-controller-manager has removed the EndpointSlices it mirrored from
 // them, so that the next measurement starts on a settled cluster.
 func (r *sizeRun) deleteMirrors(ctx context.Context, keys []string, what string) error {
