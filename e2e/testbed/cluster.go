@@ -68,7 +68,7 @@ type Cluster struct {
 // New starts a cluster and returns once its API server is ready and
 // kube-controller-manager runs its controllers. On error everything
 // started so far is stopped again.
-func New(ctx context.Context, opts Options) (c *Cluster, err error) {
+func New(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.Address == "" {
 		opts.Address = "127.0.0.1"
 	}
@@ -79,7 +79,9 @@ func New(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{Name: opts.Name, Dir: opts.Dir, opts: opts, bins: bins}
+	// c is not the named result: the error returns set that to nil, and
+	// the deferred clean-up must still reach what was started.
+	c := &Cluster{Name: opts.Name, Dir: opts.Dir, opts: opts, bins: bins}
 	defer func() {
 		if err != nil {
 			c.Stop()
