@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -372,22 +374,41 @@ func FreeAddr() (string, error) {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), nil
 }
 
-// freePorts asks the kernel for n free TCP ports on address.
+// Ports are drawn at random from below Linux's default ephemeral range
+// (32768-60999), so that the source port of some outgoing connection
+// cannot take one between the check here and the bind by the process it
+// is for.
+const portRangeLow, portRangeHigh = 20000, 32768
+
+// portsHandedOut are the ports freePorts has given out in this process.
+// Clusters start side by side: a port one caller checked and closed must
+// not reach another before the first one's process binds it.
+var (
+	portsMu        sync.Mutex
+	portsHandedOut = map[int]bool{}
+)
+
+// freePorts returns n TCP ports on address that are free now and that no
+// earlier call in this process returned.
 func freePorts(address string, n int) ([]int, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	var ports []int
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 1000 {
+			return nil, fmt.Errorf("no free TCP port on %s in %d-%d after %d tries", address, portRangeLow, portRangeHigh-1, tries)
 		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", net.JoinHostPort(address, "0"))
+		port := portRangeLow + rand.IntN(portRangeHigh-portRangeLow)
+		if portsHandedOut[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(address, strconv.Itoa(port)))
 		if err != nil {
-			return nil, err
+			continue // in use
 		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		portsHandedOut[port] = true
+		ports = append(ports, port)
 	}
 	return ports, nil
 }

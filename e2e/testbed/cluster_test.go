@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -24,5 +25,36 @@ func TestNewReportsAFailedStartInsteadOfPanicking(t *testing.T) {
 	}
 	if c != nil {
 		t.Errorf("New returned a cluster with its error: %+v", c)
+	}
+}
+
+// Clusters start side by side, each checking ports free and closing them
+// before its processes bind them; no two may be handed the same port.
+func TestFreePortsNeverHandsOutAPortTwice(t *testing.T) {
+	const calls, perCall = 250, 4 // far more ports than a birthday collision needs
+	results := make([][]int, calls)
+	errs := make([]error, calls)
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() { results[i], errs[i] = freePorts("127.0.0.1", perCall) })
+	}
+	wg.Wait()
+	seen := map[int]bool{}
+	for i, ports := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if len(ports) != perCall {
+			t.Fatalf("got %d ports, want %d", len(ports), perCall)
+		}
+		for _, p := range ports {
+			if seen[p] {
+				t.Fatalf("port %d handed out twice", p)
+			}
+			if p < portRangeLow || p >= portRangeHigh {
+				t.Errorf("port %d outside %d-%d, where outgoing connections may take it", p, portRangeLow, portRangeHigh-1)
+			}
+			seen[p] = true
+		}
 	}
 }
