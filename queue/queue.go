@@ -67,7 +67,10 @@ func (q *Queue) AddAfter(key Key, d time.Duration) { q.q.AddAfter(key, d) }
 // Len is the number of keys waiting.
 func (q *Queue) Len() int { return q.q.Len() }
 
-// ShutDown stops the queue; Run's workers return once their current sync ends.
+// ShutDown releases a queue that Run never ran (its delayed-add timer
+// goroutine). Run shuts its own queue down when its context ends; to stop
+// Run, cancel that context: ShutDown alone would let the workers sync every
+// key still queued before they return.
 func (q *Queue) ShutDown() { q.q.ShutDown() }
 
 // Run starts workers that sync keys until ctx ends. Then no new sync
