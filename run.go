@@ -92,7 +92,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		return fmt.Errorf("local dynamic client: %w", err)
 	}
 
-	m := metrics.New(o.link)
+	m := metrics.New()
 	engine := mirror.New(mirror.Config{
 		Namespace: o.namespace, LinkName: o.link,
 		Local: local, Dynamic: dyn,

@@ -11,7 +11,7 @@ import (
 )
 
 func TestAdminEndpoints(t *testing.T) {
-	m := metrics.New("east")
+	m := metrics.New()
 	engine := mirror.New(mirror.Config{Namespace: "ns", LinkName: "east"})
 	for _, tc := range []struct {
 		name       string

@@ -13,6 +13,11 @@
 //
 // Our own, prefixed svcmirror_ (all carry target_cluster_name):
 //
+// target_cluster_name is the Link's targetClusterName (which need not be
+// the Link's name), added to every series but Go's and the process's once
+// the engine has loaded the Link (SetTargetCluster); until then it is
+// absent.
+//
 //	svcmirror_gateway_address_alive{address}                    gauge 1/0 per resolved gateway IP
 //	svcmirror_gateway_resolve_errors_total                      counter: gateway DNS lookups that failed
 //	svcmirror_mirrors{mode}                                     gauge: remote Services mirrored, by mode
@@ -30,18 +35,25 @@
 package metrics
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 )
 
 // Metrics is the daemon's registry and the series in it.
 type Metrics struct {
 	registry *prometheus.Registry
-	cluster  string
+	// cluster is the target_cluster_name label's value ("" until known).
+	cluster atomic.Pointer[string]
 
 	gatewayAlive     prometheus.Gauge
 	gatewayEnabled   prometheus.Gauge
@@ -65,12 +77,11 @@ type Metrics struct {
 // New makes the registry for the link to targetCluster. It also installs
 // the workqueue and client-go metrics providers, which must happen before
 // any queue or client is made; call it once, first thing.
-func New(targetCluster string) *Metrics {
+func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cl := prometheus.Labels{"target_cluster_name": targetCluster}
-	f := factory{r: r, labels: cl}
-	m := &Metrics{registry: r, cluster: targetCluster}
+	f := factory{r: r}
+	m := &Metrics{registry: r}
 
 	m.gatewayAlive = f.gauge("gateway_alive", "Whether the remote gateway is alive (1) per its probe.")
 	m.gatewayEnabled = f.gauge("gateway_enabled", "Whether the link has a gateway to probe (1).")
@@ -120,11 +131,33 @@ func New(targetCluster string) *Metrics {
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	return promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// Registry is for tests that read values back.
-func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+// SetTargetCluster sets the target_cluster_name label: the Link's
+// targetClusterName, known once the engine has loaded the Link.
+func (m *Metrics) SetTargetCluster(name string) { m.cluster.Store(&name) }
+
+// Gatherer gathers every series, with target_cluster_name added to ours.
+func (m *Metrics) Gatherer() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		families, err := m.registry.Gather()
+		cluster := m.cluster.Load()
+		if cluster == nil {
+			return families, err
+		}
+		for _, f := range families {
+			if strings.HasPrefix(f.GetName(), "go_") || strings.HasPrefix(f.GetName(), "process_") {
+				continue
+			}
+			for _, metric := range f.Metric {
+				metric.Label = append(metric.Label, &dto.LabelPair{Name: proto.String("target_cluster_name"), Value: proto.String(*cluster)})
+				slices.SortFunc(metric.Label, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
+			}
+		}
+		return families, err
+	})
+}
 
 func boolFloat(b bool) float64 {
 	if b {
