@@ -70,7 +70,7 @@ func TestShutdownCancelsSyncsThatOutlastTheDrain(t *testing.T) {
 		close(started)
 		<-ctx.Done() // a write that never answers
 		return ctx.Err()
-	}, func(_ Key, _ Outcome, err error, _ time.Duration) { outcome <- err })
+	}, func(_ context.Context, _ Key, _ Outcome, err error, _ time.Duration) { outcome <- err })
 	defer cancel()
 	q.Add(key)
 	waitClosed(t, started, "the sync to start")

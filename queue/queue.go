@@ -39,8 +39,8 @@ const (
 // SyncFunc brings one key up to date.
 type SyncFunc func(ctx context.Context, key Key) error
 
-// ResultFunc hears of every sync's outcome.
-type ResultFunc func(key Key, outcome Outcome, err error, took time.Duration)
+// ResultFunc hears of every sync's outcome, on the sync's context.
+type ResultFunc func(ctx context.Context, key Key, outcome Outcome, err error, took time.Duration)
 
 // Queue is a named, rate-limited queue of Keys.
 type Queue struct {
@@ -111,7 +111,8 @@ func (q *Queue) processNext(ctx, syncCtx context.Context, sync SyncFunc, result 
 	}
 
 	start := time.Now()
-	err := sync(klog.NewContext(syncCtx, klog.FromContext(syncCtx).WithValues("key", key.String())), key)
+	keyCtx := klog.NewContext(syncCtx, klog.FromContext(syncCtx).WithValues("key", key.String()))
+	err := sync(keyCtx, key)
 	took := time.Since(start)
 
 	outcome := OutcomeSuccess
@@ -132,7 +133,7 @@ func (q *Queue) processNext(ctx, syncCtx context.Context, sync SyncFunc, result 
 		}
 	}
 	if result != nil {
-		result(key, outcome, err, took)
+		result(keyCtx, key, outcome, err, took)
 	}
 	return true
 }

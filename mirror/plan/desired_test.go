@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"errors"
@@ -28,7 +28,7 @@ func runDesiredCases(t *testing.T, cases []desiredCase) {
 			if link == nil {
 				link = testLink()
 			}
-			got, err := DesiredFor(link, tc.remote, tc.mode, tc.gw, tc.ips)
+			got, err := desiredWithIPs(link, tc.remote, tc.mode, tc.gw, tc.ips)
 			if err != nil {
 				t.Fatalf("DesiredFor() error = %v", err)
 			}
@@ -258,7 +258,7 @@ func TestDesiredForRejects(t *testing.T) {
 		{"A Service whose mirror name is not a Service name is invalid", testLink(), RemoteState{Service: remoteService("9lives")}, ModeGateway, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := DesiredFor(tc.link, tc.remote, tc.mode, liveGW, nil)
+			got, err := DesiredFor(tc.link, tc.remote, tc.mode, liveGW)
 			if err == nil {
 				t.Fatalf("DesiredFor() = %+v, want an error", got)
 			}

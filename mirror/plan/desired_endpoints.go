@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"cmp"
@@ -78,16 +78,34 @@ func (b *builder) endpointMirror(host string, gateway []GatewayAddress) (Endpoin
 	return EndpointMirror{Hostname: host, Service: svc, Endpoints: eps}, nil
 }
 
-// headlessEndpoints builds the headless mirror's Endpoints: one address per
-// endpoint mirror whose ClusterIP is known, carrying the pod hostname, so that
-// "<host>.<mirror>.<ns>.svc" resolves to that endpoint mirror. Ports are the
-// Service's own: traffic goes to the endpoint mirror, not to the gateway.
-func (b *builder) headlessEndpoints(mirrors []EndpointMirror, ips map[string]string) *corev1.Endpoints {
-	ep := &corev1.Endpoints{ObjectMeta: b.endpointsMeta(b.name, OwnershipLabels(b.link.TargetClusterName),
-		FQName(b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain))}
+// HeadlessEndpoints is the second phase of a headless mirror: its Endpoints
+// hold one address per endpoint mirror whose ClusterIP is known, carrying
+// the pod hostname, so that "<host>.<mirror>.<ns>.svc" resolves to that
+// endpoint mirror. Ports are the Service's own: traffic goes to the endpoint
+// mirror, not to the gateway.
+type HeadlessEndpoints struct {
+	// Meta is the Endpoints' metadata.
+	Meta metav1.ObjectMeta
+	// Hosts pairs each pod hostname with its endpoint mirror's Service name,
+	// sorted by that name.
+	Hosts []HostMirror
+	// Ports are the headless Service's ports.
+	Ports []corev1.EndpointPort
+}
+
+// HostMirror is one pod hostname of a headless Service and the name of the
+// endpoint mirror standing for it.
+type HostMirror struct {
+	Hostname, Service string
+}
+
+// Endpoints builds the headless mirror's Endpoints from the endpoint
+// mirrors' ClusterIPs, by Service name ("" or absent while unassigned).
+func (h *HeadlessEndpoints) Endpoints(clusterIPs map[string]string) *corev1.Endpoints {
+	ep := &corev1.Endpoints{ObjectMeta: *h.Meta.DeepCopy()}
 	var addresses []corev1.EndpointAddress
-	for _, m := range mirrors {
-		ip := ips[m.Service.Name]
+	for _, m := range h.Hosts {
+		ip := clusterIPs[m.Service]
 		if ip == "" || ip == corev1.ClusterIPNone {
 			continue
 		}
@@ -97,12 +115,20 @@ func (b *builder) headlessEndpoints(mirrors []EndpointMirror, ips map[string]str
 		return ep
 	}
 	sortAddresses(addresses)
-	subset := corev1.EndpointSubset{Addresses: addresses}
-	for _, p := range b.remote.Spec.Ports {
-		subset.Ports = append(subset.Ports, corev1.EndpointPort{Name: p.Name, Protocol: p.Protocol, Port: p.Port})
-	}
-	ep.Subsets = []corev1.EndpointSubset{subset}
+	ep.Subsets = []corev1.EndpointSubset{{Addresses: addresses, Ports: slices.Clone(h.Ports)}}
 	return ep
+}
+
+func (b *builder) headlessEndpoints(mirrors []EndpointMirror) *HeadlessEndpoints {
+	h := &HeadlessEndpoints{Meta: b.endpointsMeta(b.name, OwnershipLabels(b.link.TargetClusterName),
+		FQName(b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain))}
+	for _, m := range mirrors {
+		h.Hosts = append(h.Hosts, HostMirror{Hostname: m.Hostname, Service: m.Service.Name})
+	}
+	for _, p := range b.remote.Spec.Ports {
+		h.Ports = append(h.Ports, corev1.EndpointPort{Name: p.Name, Protocol: p.Protocol, Port: p.Port})
+	}
+	return h
 }
 
 // sortedGateway returns the gateway addresses sorted by IP, without empty

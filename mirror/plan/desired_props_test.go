@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"testing"
@@ -23,7 +23,7 @@ func TestDesiredForDoesNotModifyOrAliasItsInputs(t *testing.T) {
 
 	before := []any{svc.DeepCopy(), append([]RemoteEndpoint(nil), remote.Endpoints...), append([]GatewayAddress(nil), gw.Addresses...),
 		append([]string(nil), link.ExcludedLabels...), map[string]string{"db-0-east": "10.96.0.10"}}
-	d, err := DesiredFor(link, remote, ModeGateway, gw, ipsIn)
+	d, err := desiredWithIPs(link, remote, ModeGateway, gw, ipsIn)
 	if err != nil {
 		t.Fatalf("DesiredFor() error = %v", err)
 	}
@@ -50,13 +50,13 @@ func TestDesiredForDoesNotModifyOrAliasItsInputs(t *testing.T) {
 func TestDesiredForIsDeterministic(t *testing.T) {
 	svc := remoteService("db", headless(), withPorts(svcPort("tcp", 5432, 5432)))
 	ipsIn := map[string]string{"db-0-east": "10.96.0.10", "db-1-east": "10.96.0.11", "db-2-east": "10.96.0.12"}
-	a, err := DesiredFor(testLink(), RemoteState{Service: svc, Endpoints: []RemoteEndpoint{
+	a, err := desiredWithIPs(testLink(), RemoteState{Service: svc, Endpoints: []RemoteEndpoint{
 		{Hostname: "db-2", Ready: true}, {Hostname: "db-0", Ready: true}, {Hostname: "db-1", Ready: true},
 	}}, ModeGateway, Gateway{Addresses: []GatewayAddress{{IP: "10.0.0.3", Alive: true}, {IP: "10.0.0.1", Alive: true}}}, ipsIn)
 	if err != nil {
 		t.Fatalf("DesiredFor() error = %v", err)
 	}
-	b, err := DesiredFor(testLink(), RemoteState{Service: svc, Endpoints: []RemoteEndpoint{
+	b, err := desiredWithIPs(testLink(), RemoteState{Service: svc, Endpoints: []RemoteEndpoint{
 		{Hostname: "db-1", Ready: true}, {Hostname: "db-2", Ready: true}, {Hostname: "db-0", Ready: true},
 	}}, ModeGateway, Gateway{Addresses: []GatewayAddress{{IP: "10.0.0.1", Alive: true}, {IP: "10.0.0.3", Alive: true}}}, ipsIn)
 	if err != nil {

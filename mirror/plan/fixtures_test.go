@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"encoding/json"
@@ -238,3 +238,15 @@ func roundTrip[T any](t *testing.T, in *T) *T {
 var cmpObjects = cmp.Options{cmpopts.EquateEmpty()}
 
 func ptr[T any](v T) *T { return &v }
+
+// desiredWithIPs runs DesiredFor and, for a headless mirror, its second
+// phase with the given endpoint-mirror ClusterIPs, so that tables can state
+// the whole desired state in one value.
+func desiredWithIPs(link *Link, remote RemoteState, mode Mode, gw Gateway, ips map[string]string) (*Desired, error) {
+	d, err := DesiredFor(link, remote, mode, gw)
+	if err != nil || d.Headless == nil {
+		return d, err
+	}
+	d.Endpoints, d.Headless = d.Headless.Endpoints(ips), nil
+	return d, nil
+}

@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"errors"
@@ -27,19 +27,6 @@ type RemoteState struct {
 	Endpoints []RemoteEndpoint
 }
 
-// Gateway is the current gateway address set and per-address liveness. Order
-// does not matter: DesiredFor sorts and de-duplicates it.
-type Gateway struct {
-	Addresses []GatewayAddress
-}
-
-// GatewayAddress is one resolved gateway IP and whether the probe says the
-// gateway behind it is up.
-type GatewayAddress struct {
-	IP    string
-	Alive bool
-}
-
 // Desired is everything the engine should have in the local cluster for one
 // remote Service.
 type Desired struct {
@@ -50,6 +37,11 @@ type Desired struct {
 	// EndpointMirrors are the per-hostname mirrors of a headless Service,
 	// sorted by Service name; empty otherwise.
 	EndpointMirrors []EndpointMirror
+	// Headless is set instead of Endpoints for a headless mirror with
+	// endpoint mirrors: its Endpoints list the endpoint mirrors' ClusterIPs,
+	// which the API server assigns only when it creates them, so they are
+	// built in a second phase, once those IPs are known.
+	Headless *HeadlessEndpoints
 }
 
 // EndpointMirror is the Service and Endpoints standing for one pod of a
@@ -59,10 +51,6 @@ type EndpointMirror struct {
 	Service   *corev1.Service
 	Endpoints *corev1.Endpoints
 }
-
-// ReasonInvalidService is the Link status reason for a remote Service that
-// cannot be mirrored as it is.
-const ReasonInvalidService = "InvalidService"
 
 // InvalidServiceError means the remote Service itself cannot be mirrored (no
 // ports, a name that cannot be made valid): retrying will not help until the
@@ -83,15 +71,13 @@ func invalidService(format string, args ...any) *InvalidServiceError {
 // link in the given mode. It is pure: same inputs, same (deterministic)
 // output, and the inputs are not modified.
 //
-// endpointMirrorIPs maps an endpoint mirror Service's name to its local
-// ClusterIP ("" or absent while unassigned); the headless mirror's Endpoints
-// can only list endpoint mirrors whose ClusterIP is known, so the engine
-// re-runs DesiredFor once they are assigned.
+// For a headless mirror with endpoint mirrors, Endpoints is nil and Headless
+// builds them once the endpoint mirrors' ClusterIPs are known.
 //
 // Errors: a nil link or Service, or mode ModeNone, are caller bugs and return
 // a plain error; a Service that cannot be mirrored returns an
 // *InvalidServiceError.
-func DesiredFor(link *Link, remote RemoteState, mode Mode, gw Gateway, endpointMirrorIPs map[string]string) (*Desired, error) {
+func DesiredFor(link *Link, remote RemoteState, mode Mode, gw Gateway) (*Desired, error) {
 	svc := remote.Service
 	switch {
 	case link == nil:
@@ -132,7 +118,7 @@ func DesiredFor(link *Link, remote RemoteState, mode Mode, gw Gateway, endpointM
 		d.EndpointMirrors = append(d.EndpointMirrors, em)
 	}
 	sortEndpointMirrors(d.EndpointMirrors)
-	d.Endpoints = b.headlessEndpoints(d.EndpointMirrors, endpointMirrorIPs)
+	d.Headless = b.headlessEndpoints(d.EndpointMirrors)
 	return d, nil
 }
 

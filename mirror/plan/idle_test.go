@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"strings"
@@ -46,7 +46,7 @@ func TestIdleMirrorsCauseNoWrites(t *testing.T) {
 	ipsFor := map[string]string{"db-0-east": "10.96.0.10", "db-1-east": "10.96.0.11"}
 	for _, sc := range idleScenarios() {
 		t.Run("Once created, "+sc.name+" needs no write", func(t *testing.T) {
-			d, err := DesiredFor(sc.link, sc.remote, sc.mode, sc.gw, ipsFor)
+			d, err := desiredWithIPs(sc.link, sc.remote, sc.mode, sc.gw, ipsFor)
 			if err != nil {
 				t.Fatalf("DesiredFor() error = %v", err)
 			}
@@ -65,7 +65,7 @@ func TestIdleMirrorsCauseNoWrites(t *testing.T) {
 func TestUpdatesConverge(t *testing.T) {
 	for _, sc := range idleScenarios() {
 		t.Run("After one update, "+sc.name+" needs no further write", func(t *testing.T) {
-			d, err := DesiredFor(sc.link, sc.remote, sc.mode, sc.gw, nil)
+			d, err := desiredWithIPs(sc.link, sc.remote, sc.mode, sc.gw, nil)
 			if err != nil {
 				t.Fatalf("DesiredFor() error = %v", err)
 			}

@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"errors"
@@ -169,7 +169,7 @@ func TestDesiredForHeadless(t *testing.T) {
 }
 
 func TestDesiredForRejectsAHostnameThatCannotNameAService(t *testing.T) {
-	_, err := DesiredFor(testLink(), remoteDB(RemoteEndpoint{Hostname: "0-db", Ready: true}), ModeGateway, liveGW, nil)
+	_, err := DesiredFor(testLink(), remoteDB(RemoteEndpoint{Hostname: "0-db", Ready: true}), ModeGateway, liveGW)
 	var ise *InvalidServiceError
 	if !errors.As(err, &ise) {
 		t.Fatalf("DesiredFor() error = %v, want an *InvalidServiceError", err)

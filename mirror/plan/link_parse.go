@@ -1,9 +1,9 @@
-package mirror
+package plan
 
 import (
 	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +113,7 @@ func (p *fieldParser) parseGateway(spec map[string]any, l *Link) {
 		if a == "" {
 			continue
 		}
-		if net.ParseIP(a) == nil && len(validation.IsDNS1123Subdomain(strings.ToLower(a))) > 0 {
+		if !isIP(a) && len(validation.IsDNS1123Subdomain(strings.ToLower(a))) > 0 {
 			p.addf("spec.gatewayAddress", "%q is neither an IP address nor a DNS name", a)
 		}
 		l.GatewayAddresses = append(l.GatewayAddresses, a)
@@ -186,4 +186,11 @@ func (p *fieldParser) duration(s string, def time.Duration, path string) time.Du
 		return 0
 	}
 	return d
+}
+
+// isIP reports whether s is an IPv4 or IPv6 address (netip parses without
+// touching the network).
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
