@@ -226,10 +226,11 @@ func writeTar(w io.Writer, files []File, mtime time.Time) error {
 }
 
 // gzipped compresses data with a header that carries no name and no time, so the bytes
-// depend on the data alone (and on compress/flate, whose output Go has kept stable).
+// depend on the data alone (and on compress/flate, whose output Go has kept stable). The
+// default level: on the 30 MB daemon the best one saves 0.4% for almost three times the time.
 func gzipped(data []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
