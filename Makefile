@@ -6,11 +6,23 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Packages with unit tests: everything but the e2e tests themselves.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/e2e$$')
 
-.PHONY: build test unit e2e lint testbed demo bench clean
+.PHONY: build image test unit e2e lint testbed demo bench clean
 
 ## build: the static svcmirror binary in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## image: an OCI image archive of the static binary, from scratch, without a container engine
+## or the network (manifests/image); load it with podman load, docker load or skopeo.
+## Reproducible: the commit time stands for the build time (SOURCE_DATE_EPOCH overrides it).
+## IMAGEFLAGS passes flags to manifests/image, e.g. IMAGEFLAGS='-name ghcr.io/me/svcmirror'
+IMAGE_TAR         := bin/svcmirror-image.tar
+REVISION          ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGEFLAGS        ?=
+image: build
+	$(GO) run ./manifests/image -binary $(BIN) -o $(IMAGE_TAR) -version '$(VERSION)' \
+		-revision '$(REVISION)' -source-date-epoch '$(SOURCE_DATE_EPOCH)' $(IMAGEFLAGS)
 
 ## test: formatting and vet, unit tests with -race, then the e2e tests
 test: lint unit e2e
