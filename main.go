@@ -28,6 +28,7 @@ type command struct {
 var commands = []command{
 	{name: "version", summary: "print the version", flags: versionFlags},
 	{name: "run", summary: "run the service mirror for one Link", flags: runFlags},
+	{name: "check", summary: "check that a Link is healthy, from the source cluster", flags: checkFlags},
 }
 
 func main() {
@@ -64,7 +65,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		out = stdout
+		out, errOut = stdout, stderr
 		if err := run(ctx); err != nil {
 			klog.FromContext(ctx).Error(err, "Exiting", "command", c.name)
 			fmt.Fprintf(stderr, "svcmirror %s: %v\n", c.name, err)
@@ -79,8 +80,12 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// out is where subcommands print their results.
-var out io.Writer = os.Stdout
+// out is where subcommands print their results, errOut where they explain
+// a failure beyond the one-line error.
+var (
+	out    io.Writer = os.Stdout
+	errOut io.Writer = os.Stderr
+)
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: svcmirror <command> [flags]\n\nCommands:")
