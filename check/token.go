@@ -43,10 +43,10 @@ func readTokenClaims(token string) (tokenClaims, error) {
 		return tokenClaims{}, errNotJWT
 	}
 	var raw struct {
-		Exp *json.Number `json:"exp"`
-		Iat *json.Number `json:"iat"`
-		Nbf *json.Number `json:"nbf"`
-		Sub string       `json:"sub"`
+		Exp json.RawMessage `json:"exp"`
+		Iat json.RawMessage `json:"iat"`
+		Nbf json.RawMessage `json:"nbf"`
+		Sub string          `json:"sub"`
 	}
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return tokenClaims{}, errNotJWT
@@ -67,13 +67,13 @@ func readTokenClaims(token string) (tokenClaims, error) {
 }
 
 // numericDate reads a JWT NumericDate (seconds since the epoch, possibly
-// fractional); nil is the zero time.
-func numericDate(n *json.Number) (time.Time, error) {
-	if n == nil {
+// fractional); an absent claim is the zero time.
+func numericDate(raw json.RawMessage) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
 		return time.Time{}, nil
 	}
-	f, err := n.Float64()
-	if err != nil {
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
 		return time.Time{}, err
 	}
 	return time.Unix(0, int64(f*float64(time.Second))), nil
