@@ -73,7 +73,7 @@ func (o *checkOptions) run(ctx context.Context) error {
 		names[i] = f.Name
 		fmt.Fprintf(errOut, "check %s failed: %s\n  to fix: %s\n", f.Name, f.Detail, f.Fix)
 	}
-	return fmt.Errorf("%d checks failed: %s", len(failed), strings.Join(names, ", "))
+	return reportedError{fmt.Errorf("failed checks: %s", strings.Join(names, ", "))}
 }
 
 // checkConfig loads the source cluster's client configuration as kubectl

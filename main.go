@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,7 +68,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		defer stop()
 		out, errOut = stdout, stderr
 		if err := run(ctx); err != nil {
-			klog.FromContext(ctx).Error(err, "Exiting", "command", c.name)
+			if !errors.As(err, new(reportedError)) {
+				klog.FromContext(ctx).Error(err, "Exiting", "command", c.name)
+			}
 			fmt.Fprintf(stderr, "svcmirror %s: %v\n", c.name, err)
 			klog.Flush()
 			return 1
@@ -79,6 +82,11 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	usage(stderr)
 	return 2
 }
+
+// reportedError is a failure that the command has already explained on
+// errOut, such as failed checks: it sets the exit code and gets its one
+// summary line, but is no error of the program to log.
+type reportedError struct{ error }
 
 // out is where subcommands print their results, errOut where they explain
 // a failure beyond the one-line error.

@@ -178,7 +178,7 @@ func checkRemoteAccess(ctx context.Context, s *state) Result {
 		fixes = append(fixes, "the daemon needs only list and watch of services and endpointslices and get of services: narrow the remote ClusterRole (manifests/rbac-remote.yaml)")
 	}
 	if account != "" && !allows(rules, tokenRenewal(account)) {
-		warnings = append(warnings, fmt.Sprintf("they may not create serviceaccounts/token for %s/%s, so the daemon cannot renew its token", namespace, account))
+		warnings = append(warnings, fmt.Sprintf("the credentials may not create serviceaccounts/token for %s/%s, so the daemon cannot renew its token", namespace, account))
 		fixes = append(fixes, fmt.Sprintf("for an expiring token, grant create on serviceaccounts/token with resourceNames [%s] in %s (as `svcmirror link` does)", account, namespace))
 	}
 	if review.Status.Incomplete {
@@ -230,11 +230,11 @@ func checkToken(_ context.Context, s *state) Result {
 		fraction := float64(left) / float64(life)
 		detail += fmt.Sprintf(" (%.0f%% of its %s life left)", 100*fraction, roundDuration(life))
 		if fraction < tokenWarnFraction {
-			return Result{Verdict: Warn, Detail: detail, Fix: renewFix}
+			return Result{Verdict: Warn, Detail: detail + ": less than a fifth of its life", Fix: renewFix}
 		}
 	}
 	if left < tokenWarnLeft {
-		return Result{Verdict: Warn, Detail: detail, Fix: renewFix}
+		return Result{Verdict: Warn, Detail: detail + ": less than a day", Fix: renewFix}
 	}
 	return Result{Verdict: OK, Detail: detail}
 }
@@ -322,7 +322,7 @@ func checkGateway(ctx context.Context, s *state) Result {
 		if ips[0] == nil {
 			var err error
 			if ips, err = s.cfg.LookupIP(ctx, addr); err != nil {
-				record(outcome{target: addr, err: fmt.Errorf("does not resolve: %w", err)})
+				record(outcome{target: addr, err: fmt.Errorf("does not resolve (%w)", err)})
 				continue
 			}
 		}
@@ -341,7 +341,7 @@ func checkGateway(ctx context.Context, s *state) Result {
 	var up, down []string
 	for _, o := range outcomes {
 		if o.err != nil {
-			down = append(down, fmt.Sprintf("%s %v", o.target, o.err))
+			down = append(down, fmt.Sprintf("%s: %v", o.target, o.err))
 		} else {
 			up = append(up, fmt.Sprintf("%s answered in %s", o.target, o.took.Round(time.Millisecond)))
 		}
@@ -462,18 +462,18 @@ func checkMirrorEndpoints(ctx context.Context, s *state) Result {
 			remoteEmpty++
 			continue
 		}
-		problems = append(problems, fmt.Sprintf("%s has no ready address while remote %s/%s has %d ready endpoints", ref, ns, name, ready))
+		problems = append(problems, fmt.Sprintf("%s has no ready address while remote %s/%s has %s", ref, ns, name, count(ready, "ready endpoint")))
 	}
 	if len(problems) > 0 {
 		return Result{Verdict: Fail, Detail: listNames(problems),
 			Fix: "see the gateway-probe check (a dead gateway's addresses are not ready) and the daemon's log; a running daemon repairs missing Endpoints"}
 	}
-	detail := fmt.Sprintf("%d gateway-mode mirrors have ready endpoints", withEndpoints)
+	detail := fmt.Sprintf("%s with ready endpoints", count(withEndpoints, "gateway-mode mirror"))
 	if remoteEmpty > 0 {
-		detail += fmt.Sprintf(", %d have none because their remote Service has no ready endpoint", remoteEmpty)
+		detail += fmt.Sprintf(", %s without because the remote Service has no ready endpoint", count(remoteEmpty, "mirror"))
 	}
 	if flat > 0 {
-		detail += fmt.Sprintf("; %d remote-discovery mirrors not checked (they have no Endpoints)", flat)
+		detail += fmt.Sprintf("; %s not checked (they have no Endpoints)", count(flat, "remote-discovery mirror"))
 	}
 	return Result{Verdict: OK, Detail: detail}
 }
@@ -547,8 +547,16 @@ func checkOrphans(ctx context.Context, s *state) Result {
 		}
 	}
 	if len(orphans) > 0 {
-		return Result{Verdict: Fail, Detail: fmt.Sprintf("%d orphaned mirrors: %s", len(orphans), listNames(orphans)),
+		return Result{Verdict: Fail, Detail: fmt.Sprintf("%s: %s", count(len(orphans), "orphaned mirror"), listNames(orphans)),
 			Fix: "a running daemon deletes them at start-up and on every change: start it, or see its log if it runs"}
 	}
-	return Result{Verdict: OK, Detail: fmt.Sprintf("all %d mirrors stand for exported remote Services", len(mirrors))}
+	return Result{Verdict: OK, Detail: fmt.Sprintf("%s, each of an exported remote Service", count(len(mirrors), "mirror"))}
+}
+
+// count is "1 mirror", "2 mirrors".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

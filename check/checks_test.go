@@ -234,7 +234,7 @@ func TestGatewayProbe(t *testing.T) {
 			spec["gatewayAddress"] = "127.0.0.1,gone.example"
 			spec["probeSpec"] = map[string]any{"path": "/ready", "port": port, "timeout": "2s"}
 		})
-		wantResult(t, e.result(NameGateway), Warn, "gone.example does not resolve", "/ready answered in")
+		wantResult(t, e.result(NameGateway), Warn, "gone.example: does not resolve", "/ready answered in")
 	})
 	t.Run("a Link without probe is skipped with a note", func(t *testing.T) {
 		e := newEnv(t)
@@ -255,7 +255,7 @@ func TestMirrorEndpoints(t *testing.T) {
 		create(t, e.local, mirrorEndpoints("apps", "web", nil, []string{"192.0.2.10"}), mirrorEndpoints("apps", "idle", nil, nil), mirrorEndpoints("apps", "ok", []string{"192.0.2.10"}, nil))
 		create(t, e.remote, remoteSlice("apps", "web", true, false), remoteSlice("apps", "idle", false))
 		r := e.result(NameMirrorEndpoints)
-		wantResult(t, r, Fail, "apps/web-east has no ready address while remote apps/web has 1 ready endpoints")
+		wantResult(t, r, Fail, "apps/web-east has no ready address while remote apps/web has 1 ready endpoint")
 		if strings.Contains(r.Detail, "idle") || strings.Contains(r.Detail, "ok-east") {
 			t.Errorf("detail %q names a mirror that is right", r.Detail)
 		}
@@ -264,7 +264,7 @@ func TestMirrorEndpoints(t *testing.T) {
 		e := newEnv(t)
 		create(t, e.local, mirrorService("apps", "idle"), mirrorService("apps", "flat", "multicluster.linkerd.io/remote-discovery", "east"))
 		create(t, e.remote, remoteSlice("apps", "idle", false))
-		wantResult(t, e.result(NameMirrorEndpoints), OK, "1 have none because their remote Service has no ready endpoint", "1 remote-discovery mirrors not checked")
+		wantResult(t, e.result(NameMirrorEndpoints), OK, "0 gateway-mode mirrors with ready endpoints, 1 mirror without because the remote Service has no ready endpoint", "1 remote-discovery mirror not checked")
 	})
 	t.Run("another link's mirrors are not looked at", func(t *testing.T) {
 		e := newEnv(t)
@@ -272,7 +272,7 @@ func TestMirrorEndpoints(t *testing.T) {
 		other.Labels["mirror.linkerd.io/cluster-name"] = "west"
 		create(t, e.local, other)
 		create(t, e.remote, remoteSlice("apps", "web", true))
-		wantResult(t, e.result(NameMirrorEndpoints), OK, "0 gateway-mode mirrors")
+		wantResult(t, e.result(NameMirrorEndpoints), OK, "0 gateway-mode mirrors with ready endpoints")
 	})
 }
 
@@ -284,7 +284,7 @@ func TestOrphanedMirrors(t *testing.T) {
 		create(t, e.local, mirrorService("apps", "web"), mirrorService("apps", "gone"), mirrorService("apps", "unexported"), mirrorService("apps", "db"), endpointMirror)
 		create(t, e.remote, remoteService("apps", "web", "mirror.linkerd.io/exported", "true"), remoteService("apps", "unexported"), remoteService("apps", "db", "mirror.linkerd.io/exported", "true"))
 		r := e.result(NameOrphans)
-		wantResult(t, r, Fail, "2 orphaned mirrors", "apps/gone-east (remote apps/gone no longer exists)", "apps/unexported-east (remote apps/unexported is no longer selected by the Link)")
+		wantResult(t, r, Fail, "2 orphaned mirrors:", "apps/gone-east (remote apps/gone no longer exists)", "apps/unexported-east (remote apps/unexported is no longer selected by the Link)")
 		if strings.Contains(r.Detail, "web-east") || strings.Contains(r.Detail, "db") {
 			t.Errorf("detail %q names a mirror of an exported Service", r.Detail)
 		}
@@ -293,6 +293,6 @@ func TestOrphanedMirrors(t *testing.T) {
 		e := newEnv(t)
 		create(t, e.local, mirrorService("apps", "web"), mirrorService("apps", "flat", "multicluster.linkerd.io/remote-discovery", "east"))
 		create(t, e.remote, remoteService("apps", "web", "mirror.linkerd.io/exported", "true"), remoteService("apps", "flat", "mirror.linkerd.io/exported", "remote-discovery"))
-		wantResult(t, e.result(NameOrphans), OK, "all 2 mirrors")
+		wantResult(t, e.result(NameOrphans), OK, "2 mirrors, each of an exported remote Service")
 	})
 }
