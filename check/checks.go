@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -369,9 +370,9 @@ func probe(ctx context.Context, client *http.Client, url string, timeout time.Du
 	resp, err := client.Do(req)
 	took := time.Since(start)
 	if err != nil {
-		var urlErr interface{ Unwrap() error }
+		var urlErr *neturl.Error
 		if errors.As(err, &urlErr) {
-			err = urlErr.Unwrap() // the URL is in the detail already
+			err = urlErr.Err // the URL is in the detail already
 		}
 		return took, err
 	}
