@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ type command struct {
 var commands = []command{
 	{name: "version", summary: "print the version", flags: versionFlags},
 	{name: "run", summary: "run the service mirror for one Link", flags: runFlags},
+	{name: "check", summary: "check that a Link is healthy, from the source cluster", flags: checkFlags},
 }
 
 func main() {
@@ -64,9 +66,11 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		out = stdout
+		out, errOut = stdout, stderr
 		if err := run(ctx); err != nil {
-			klog.FromContext(ctx).Error(err, "Exiting", "command", c.name)
+			if !errors.As(err, new(reportedError)) {
+				klog.FromContext(ctx).Error(err, "Exiting", "command", c.name)
+			}
 			fmt.Fprintf(stderr, "svcmirror %s: %v\n", c.name, err)
 			klog.Flush()
 			return 1
@@ -79,8 +83,17 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// out is where subcommands print their results.
-var out io.Writer = os.Stdout
+// reportedError is a failure that the command has already explained on
+// errOut, such as failed checks: it sets the exit code and gets its one
+// summary line, but is no error of the program to log.
+type reportedError struct{ error }
+
+// out is where subcommands print their results, errOut where they explain
+// a failure beyond the one-line error.
+var (
+	out    io.Writer = os.Stdout
+	errOut io.Writer = os.Stderr
+)
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: svcmirror <command> [flags]\n\nCommands:")

@@ -176,7 +176,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		"--client-ca-file=" + c.pki.caPath,
 		"--token-auth-file=" + tokens,
 		"--authorization-mode=RBAC",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-issuer=" + ServiceAccountIssuer,
 		"--service-account-key-file=" + c.pki.saPubKeyPath,
 		"--service-account-signing-key-file=" + c.pki.saKeyPath,
 		// Room for the benchmark's thousands of ClusterIP Services.
