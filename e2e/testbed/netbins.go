@@ -46,17 +46,34 @@ func NetBins() (NetBinaries, error) {
 
 // netModuleKey hashes what build.sh hashes: `cat go.mod go.sum *.go`.
 func netModuleKey(dir string) (string, error) {
-	goFiles, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		return "", err
-	}
+	return hashFiles(filepath.Join(dir, "go.mod"), filepath.Join(dir, "go.sum"), filepath.Join(dir, "*.go"))
+}
+
+// sourceKey hashes the *.go files of one package folder.
+func sourceKey(dir string) (string, error) {
+	return hashFiles(filepath.Join(dir, "*.go"))
+}
+
+// hashFiles returns the first 16 hex digits of the sha256 of the files
+// that patterns name, concatenated in pattern order and, within a
+// pattern, in name order (as a shell glob with LC_ALL=C lists them).
+func hashFiles(patterns ...string) (string, error) {
 	h := sha256.New()
-	for _, f := range append([]string{filepath.Join(dir, "go.mod"), filepath.Join(dir, "go.sum")}, goFiles...) {
-		data, err := os.ReadFile(f)
+	for _, pattern := range patterns {
+		files, err := filepath.Glob(pattern)
 		if err != nil {
 			return "", err
 		}
-		h.Write(data)
+		if len(files) == 0 {
+			return "", fmt.Errorf("no file matches %s", pattern)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return "", err
+			}
+			h.Write(data)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
@@ -78,11 +95,11 @@ var standIn struct {
 }
 
 // StandInBin builds the standin command (pods, the stand-in gateway and the
-// node's client) and returns its path, .cache/testbed/net/standin. It is
-// part of this module and imports only the standard library, so after the
-// first time `go build` takes it from the build cache; each process builds
-// once, to a name of its own that is then renamed into place, so that test
-// processes side by side never see a half-written file.
+// node's client) into .cache/testbed/net/standin-<key>, where key is a hash
+// of its sources, unless it is there already, and returns its path. It
+// imports only the standard library, so the build takes a second or two.
+// The build writes a name of its own and renames it into place, so that
+// test processes side by side never run a half-written file.
 func StandInBin() (string, error) {
 	standIn.once.Do(func() {
 		root, err := RepoRoot()
@@ -90,12 +107,22 @@ func StandInBin() (string, error) {
 			standIn.err = err
 			return
 		}
+		src := filepath.Join(root, "e2e", "testbed", "standin")
+		key, err := sourceKey(src)
+		if err != nil {
+			standIn.err = err
+			return
+		}
 		dir := filepath.Join(root, ".cache", "testbed", "net")
+		path := filepath.Join(dir, "standin-"+key)
+		if _, err := os.Stat(path); err == nil {
+			standIn.path = path
+			return
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			standIn.err = err
 			return
 		}
-		path := filepath.Join(dir, "standin")
 		tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
 		cmd := exec.Command("go", "build", "-o", tmp, "./e2e/testbed/standin")
 		cmd.Dir = root
