@@ -150,10 +150,10 @@ func TestFlatNetworkCarriesTraffic(t *testing.T) {
 				ips, err := node.LookupHost(ctx, host)
 				return err == nil && slices.Equal(ips, []string{pod.IP}), fmt.Sprintf("%s resolves to %v (%v), want %s", host, ips, err, pod.IP)
 			})
-			answers := get(t, node, fmt.Sprintf("http://%s:%d/", host, testbed.PodPort), 1)
-			if answers[0] != (testbed.Answer{Body: pod.Name}) {
-				t.Errorf("GET %s: %+v, want an answer from %s", host, answers[0], pod.Name)
-			}
+			testbed.Eventually(t, 30*time.Second, func() (bool, string) {
+				answers := get(t, node, fmt.Sprintf("http://%s:%d/", host, testbed.PodPort), 1)
+				return answers[0] == testbed.Answer{Body: pod.Name}, fmt.Sprintf("GET %s: %+v, want an answer from %s", host, answers[0], pod.Name)
+			})
 		}
 	})
 
