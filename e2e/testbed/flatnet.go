@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,44 +30,71 @@ const (
 )
 
 // FlatNet is a flat network of network namespaces on one bridge, inside
-// the test's private network namespace: a node namespace (kube-proxy,
-// CoreDNS, the client), pod namespaces and gateway namespaces, each joined
-// to the bridge by a veth pair and each on its own IP. Everything in it is
-// stopped and deleted when the test ends.
+// the private network namespace of InPrivateNetwork (a test) or
+// EnterPrivateNetwork (a program): a node namespace (kube-proxy, CoreDNS,
+// the client), pod namespaces and gateway namespaces, each joined to the
+// bridge by a veth pair and each on its own IP.
 type FlatNet struct {
-	// Dir holds the logs and configuration files of its processes; they are
-	// printed when the test fails.
+	// Dir holds the logs and configuration files of its processes.
 	Dir string
 
-	t     testing.TB
-	mu    sync.Mutex
-	nss   []*Netns
-	procs []*Process
-	veths int
+	// atTestEnd, in a test, registers a function to run when the test
+	// ends (t.Cleanup), so that each process stops before the clusters
+	// it talks to; nil in a program, where Close stops everything.
+	atTestEnd func(func())
+
+	mu     sync.Mutex
+	nss    []*Netns
+	procs  []*Process
+	veths  int
+	closed bool
 }
 
-// NewFlatNet makes the bridge, with HostIP on it, in the calling test's
-// private network namespace (see InPrivateNetwork); it fails the test
-// outside one.
+// NewFlatNet starts a flat network (see StartFlatNet) for the length of
+// test t: every process in it is stopped, every namespace and the bridge
+// deleted when the test ends, and the processes' logs printed if it failed.
+// Outside the private network namespace of InPrivateNetwork it fails t.
 func NewFlatNet(t testing.TB) *FlatNet {
 	t.Helper()
-	if err := checkPrivateNetwork(); err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "svcmirror-"+safeName(t.Name())+"-flatnet-")
+	n, err := StartFlatNet(safeName(t.Name()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &FlatNet{Dir: dir, t: t}
-	t.Cleanup(n.teardown)
+	n.atTestEnd = t.Cleanup
+	t.Cleanup(func() {
+		n.stopProcesses()
+		if t.Failed() {
+			DumpLogs(t, n.Dir)
+		}
+		if err := n.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return n
+}
+
+// StartFlatNet makes the bridge, with HostIP on it, and a folder for the
+// network's files named after label. It refuses to run outside a private
+// network namespace (InPrivateNetwork, EnterPrivateNetwork), so that it
+// never adds interfaces or routes to the host's network. Close undoes it.
+func StartFlatNet(label string) (*FlatNet, error) {
+	if err := checkPrivateNetwork(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "svcmirror-"+label+"-flatnet-")
+	if err != nil {
+		return nil, err
+	}
+	n := &FlatNet{Dir: dir}
 	if err := ipCmds(
 		[]string{"link", "add", bridgeName, "type", "bridge"},
 		[]string{"addr", "add", fmt.Sprintf("%s/%d", HostIP, FlatNetPrefix), "dev", bridgeName},
 		[]string{"link", "set", bridgeName, "up"},
 	); err != nil {
-		t.Fatal(err)
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	return n
+	return n, nil
 }
 
 // Netns is one network namespace on the flat network.
@@ -111,7 +139,8 @@ func (n *FlatNet) AddNetns(name, ip string) (*Netns, error) {
 
 // Start runs bin with args inside the namespace as a test bed Process
 // (killed with the test process, output in Dir/<name>.log). It is stopped
-// when the test ends, before the namespaces are deleted.
+// when the test ends (in reverse order of starting, so before the clusters
+// started earlier), or by Close.
 func (ns *Netns) Start(name, bin string, args ...string) (*Process, error) {
 	// `ip netns exec` execs bin in place: the Process is bin itself, so
 	// signals and Pdeathsig reach it.
@@ -122,7 +151,9 @@ func (ns *Netns) Start(name, bin string, args ...string) (*Process, error) {
 	ns.net.mu.Lock()
 	ns.net.procs = append(ns.net.procs, p)
 	ns.net.mu.Unlock()
-	ns.net.t.Cleanup(func() { p.Stop(5 * time.Second) })
+	if ns.net.atTestEnd != nil {
+		ns.net.atTestEnd(func() { p.Stop(5 * time.Second) })
+	}
 	return p, nil
 }
 
@@ -139,28 +170,39 @@ func (ns *Netns) Run(ctx context.Context, bin string, args ...string) (string, e
 	return string(out), nil
 }
 
-// teardown stops every process still running, deletes the namespaces and
-// the bridge (veth pairs go with their namespaces), and prints the logs
-// if the test failed.
-func (n *FlatNet) teardown() {
+// Close stops every process still running, deletes the namespaces and the
+// bridge (veth pairs go with their namespaces) and removes Dir. Calls
+// after the first do nothing.
+func (n *FlatNet) Close() error {
+	n.stopProcesses()
 	n.mu.Lock()
-	procs, nss := n.procs, n.nss
+	nss, closed := n.nss, n.closed
+	n.nss, n.closed = nil, true
+	n.mu.Unlock()
+	if closed {
+		return nil
+	}
+	var errs []error
+	for _, ns := range nss {
+		if err := ipCmds([]string{"netns", "del", ns.Name}); err != nil {
+			errs = append(errs, fmt.Errorf("delete network namespace: %w", err))
+		}
+	}
+	if err := ipCmds([]string{"link", "del", bridgeName}); err != nil {
+		errs = append(errs, fmt.Errorf("delete bridge: %w", err))
+	}
+	os.RemoveAll(n.Dir)
+	return errors.Join(errs...)
+}
+
+// stopProcesses stops every process of the network, the last started first.
+func (n *FlatNet) stopProcesses() {
+	n.mu.Lock()
+	procs := n.procs
 	n.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].Stop(5 * time.Second)
 	}
-	for _, ns := range nss {
-		if err := ipCmds([]string{"netns", "del", ns.Name}); err != nil {
-			n.t.Errorf("delete network namespace: %v", err)
-		}
-	}
-	if err := ipCmds([]string{"link", "del", bridgeName}); err != nil {
-		n.t.Errorf("delete bridge: %v", err)
-	}
-	if n.t.Failed() {
-		DumpLogs(n.t, n.Dir)
-	}
-	os.RemoveAll(n.Dir)
 }
 
 // ipCmds runs `ip` once per argument list, stopping at the first failure.
