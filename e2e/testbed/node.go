@@ -198,9 +198,12 @@ func (nd *Node) Get(ctx context.Context, url string, n int) ([]Answer, error) {
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if body, ok := strings.CutPrefix(line, "ok "); ok {
 			answers = append(answers, Answer{Body: body})
-		} else {
-			answers = append(answers, Answer{Err: strings.TrimPrefix(line, "error ")})
+		} else if reason, ok := strings.CutPrefix(line, "error "); ok {
+			answers = append(answers, Answer{Err: reason})
 		}
+	}
+	if len(answers) != n {
+		return nil, fmt.Errorf("the client on node %s printed %d answers for %d requests: %q", nd.Name, len(answers), n, out)
 	}
 	return answers, nil
 }
