@@ -76,7 +76,9 @@ func NewFlatNet(t testing.TB) *FlatNet {
 // StartFlatNet makes the bridge, with HostIP on it, and a folder for the
 // network's files named after label. It refuses to run outside a private
 // network namespace (InPrivateNetwork, EnterPrivateNetwork), so that it
-// never adds interfaces or routes to the host's network. Close undoes it.
+// never adds interfaces or routes to the host's network. There is one flat
+// network per private namespace (its bridge has a fixed name). Close undoes
+// it.
 func StartFlatNet(label string) (*FlatNet, error) {
 	if err := checkPrivateNetwork(); err != nil {
 		return nil, err
