@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Packages with unit tests: everything but the e2e tests themselves.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/e2e$$')
 
-.PHONY: build image test unit e2e lint testbed demo bench clean
+.PHONY: build image test unit e2e lint testbed host-packages demo bench clean
 
 ## build: the static svcmirror binary in bin/
 build:
@@ -30,11 +30,11 @@ test: lint unit e2e
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
-e2e: testbed build
+e2e: host-packages testbed build
 	SVCMIRROR_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 40m ./e2e/
 
 ## demo: two local clusters, a linked pair, mc-demo/bb exported and its mirror shown; Ctrl-C stops it
-demo: testbed build
+demo: host-packages testbed build
 	$(GO) run ./e2e/demo -svcmirror $(BIN)
 
 ## bench: convergence, writes, latency and memory against the floor (see BENCHMARKS.md);
@@ -49,9 +49,14 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## testbed: etcd, kube-apiserver and kube-controller-manager from pinned modules, into .cache/
+## testbed: etcd, kube-apiserver, kube-controller-manager, kube-proxy and CoreDNS from pinned modules, into .cache/
 testbed:
 	@bash e2e/clusterbins/build.sh >/dev/null
+	@bash e2e/clusterbins/net/build.sh >/dev/null
+
+## host-packages: nft, ip and unshare for the flat-network test bed (installed with apt-get as root)
+host-packages:
+	@bash e2e/clusterbins/host-packages.sh
 
 clean:
 	rm -rf bin .cache
