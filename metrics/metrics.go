@@ -29,6 +29,7 @@
 //	svcmirror_remote_reachable                                  gauge 1/0
 //	svcmirror_last_successful_sync_timestamp_seconds            gauge
 //	svcmirror_link_valid                                        gauge 1/0: the Link and its credentials parse
+//	svcmirror_leader                                            gauge 1/0: this replica holds the Lease and writes
 //	svcmirror_config_errors_total{source}                       counter: bad Link or credentials seen
 //	svcmirror_workqueue_*{name}                                 the work queue's depth, latency, retries
 //	svcmirror_rest_client_*{verb,host}                          client-go request latency, results, rate-limiter wait
@@ -72,6 +73,7 @@ type Metrics struct {
 	lastSuccessfulAt prometheus.Gauge
 	linkValid        prometheus.Gauge
 	configErrors     *prometheus.CounterVec
+	leader           prometheus.Gauge
 }
 
 // New makes the registry for the link to targetCluster. It also installs
@@ -101,6 +103,7 @@ func New() *Metrics {
 	m.remoteReachable = f.gauge("svcmirror_remote_reachable", "Whether the remote API server answers (1).")
 	m.lastSuccessfulAt = f.gauge("svcmirror_last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded.")
 	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
+	m.leader = f.gauge("svcmirror_leader", "Whether this replica holds the Link's Lease and writes (1) or stands by (0).")
 	m.configErrors = f.counterVec("svcmirror_config_errors_total", "Malformed Links or credentials seen, by source.", "source")
 
 	// Zero every known label value, so that a fresh daemon exports each
@@ -227,6 +230,9 @@ func (m *Metrics) RemoteReachable(ok bool) { m.remoteReachable.Set(boolFloat(ok)
 func (m *Metrics) LinkValid(ok bool) { m.linkValid.Set(boolFloat(ok)) }
 
 // ConfigError counts a malformed Link ("link") or credentials ("secret").
+// Leader records whether this replica is the writer.
+func (m *Metrics) Leader(on bool) { m.leader.Set(boolFloat(on)) }
+
 func (m *Metrics) ConfigError(source string) { m.configErrors.WithLabelValues(source).Inc() }
 
 func boolString(b bool) string {

@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +44,10 @@ type Config struct {
 	// GatewayResolveInterval is how often the gateway's DNS names are
 	// resolved again.
 	GatewayResolveInterval time.Duration
-	Metrics                *metrics.Metrics
+	// Election, when set, elects one writer among the replicas serving the
+	// Link; nil means this process always writes.
+	Election *Election
+	Metrics  *metrics.Metrics
 }
 
 // Engine mirrors the Services one Link exports into the local cluster. It
@@ -79,6 +83,13 @@ type Engine struct {
 
 	localSynced atomic.Bool
 	linkLoaded  atomic.Bool
+	// leading is true while this replica holds the Lease and writes;
+	// termMu keeps leadership terms from overlapping on the queue.
+	leading atomic.Bool
+	termMu  sync.Mutex
+	// credMu serialises applyCredentials between the Link sync and a
+	// standby's warm-up.
+	credMu sync.Mutex
 }
 
 // New makes an engine; Run starts it.
@@ -100,7 +111,8 @@ func New(cfg Config) *Engine {
 	e.status = &statusReporter{
 		queue: e.queue, key: queue.Key{Kind: queue.KindStatus, Namespace: cfg.Namespace, Name: cfg.LinkName},
 		dynamic: cfg.Dynamic, report: e.report, conn: e.conn, metrics: cfg.Metrics, readLink: e.links.read,
-		events: &record.FakeRecorder{}, // replaced by Run's
+		events:  &record.FakeRecorder{}, // replaced by Run's
+		leading: e.leading.Load,
 	}
 	e.gw = newGatewayWatcher(cfg.GatewayResolveInterval, cfg.Metrics, e.gatewayChanged)
 	return e
@@ -132,8 +144,12 @@ func (e *Engine) Ready() (bool, string) {
 		return false, "remote caches not synced"
 	case !rc.Reachable():
 		return false, "remote API server unreachable"
+	case e.cfg.Election == nil:
+		return true, "ok"
+	case e.leading.Load():
+		return true, "ok (leader)"
 	}
-	return true, "ok"
+	return true, "ok (standby)"
 }
 
 // Run runs the engine until ctx ends. It never returns early for bad
@@ -180,11 +196,38 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.localSynced.Store(true)
 	logger.Info("Local caches synced", "mirrorServices", len(local.inf.Services.GetStore().ListKeys()))
 
-	e.queue.Add(e.linkKey())
-	e.queue.Run(ctx, e.cfg.Workers, e.sync, e.result)
+	if e.cfg.Election == nil {
+		e.lead(ctx, context.Background())
+	} else {
+		go e.standby(ctx)
+		e.elect(ctx)
+	}
+	e.queue.ShutDown()
 	e.conn.close()
 	e.gw.stop()
 	return nil
+}
+
+// standby keeps a replica that does not write ready to: at start and on
+// every Link or Secret change it follows the Link, the credentials and the
+// gateway (all only read), so its caches match the leader's.
+func (e *Engine) standby(ctx context.Context) {
+	for {
+		if !e.leading.Load() {
+			obj, link, err := e.links.read()
+			if obj != nil && err == nil && !link.DeletionRequested && link.TargetClusterName == e.cluster {
+				e.applyCredentials(ctx, obj, link)
+				e.gw.configure(ctx, link)
+				e.conn.setLink(link, obj)
+				e.linkLoaded.Store(true)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.links.wake:
+		}
+	}
 }
 
 // useLocal wires the local caches into the engine: their events queue

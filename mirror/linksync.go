@@ -117,6 +117,8 @@ func (e *Engine) syncLink(ctx context.Context) error {
 // kubeconfig or the export selectors changed. A Secret that is missing or
 // unusable is reported and the current connection, if any, is kept.
 func (e *Engine) applyCredentials(ctx context.Context, obj *unstructured.Unstructured, link *plan.Link) {
+	e.credMu.Lock()
+	defer e.credMu.Unlock()
 	logger := klog.FromContext(ctx)
 	var kubeconfig []byte
 	problem := ""

@@ -20,6 +20,10 @@ const (
 	// that a burst of changes costs one debounced write and never re-runs
 	// the Link sync.
 	KindStatus
+
+	// kindWake wakes a worker blocked in Get when its Run ends; it is never
+	// synced.
+	kindWake Kind = 255
 )
 
 func (k Kind) String() string {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strconv"
 	gosync "sync"
 	"time"
 
@@ -67,15 +68,16 @@ func (q *Queue) AddAfter(key Key, d time.Duration) { q.q.AddAfter(key, d) }
 // Len is the number of keys waiting.
 func (q *Queue) Len() int { return q.q.Len() }
 
-// ShutDown releases a queue that Run never ran (its delayed-add timer
-// goroutine). Run shuts its own queue down when its context ends; to stop
-// Run, cancel that context: ShutDown alone would let the workers sync every
-// key still queued before they return.
+// ShutDown releases the queue (its delayed-add timer goroutine) once no Run
+// is left to come. To stop a Run, cancel its context: ShutDown alone would
+// let the workers sync every key still queued before they return.
 func (q *Queue) ShutDown() { q.q.ShutDown() }
 
 // Run starts workers that sync keys until ctx ends. Then no new sync
 // starts, and the syncs in flight get up to the drain timeout to finish
-// before their context is cancelled; Run returns when they have.
+// before their context is cancelled; Run returns when they have. Keys
+// still queued stay queued: Run may be called again (a leader that lost
+// its lease and wins it back runs a new term on the same queue).
 func (q *Queue) Run(ctx context.Context, workers int, sync SyncFunc, result ResultFunc) {
 	// Syncs run on a context with ctx's values that outlives it.
 	syncCtx, cancelSyncs := context.WithCancel(context.WithoutCancel(ctx))
@@ -91,7 +93,11 @@ func (q *Queue) Run(ctx context.Context, workers int, sync SyncFunc, result Resu
 		}()
 	}
 	<-ctx.Done()
-	q.q.ShutDown()
+	// Workers blocked in Get wake on a key of their own; one that gets a
+	// real key instead puts it back for the next Run and stops.
+	for i := 0; i < workers; i++ {
+		q.q.Add(Key{Kind: kindWake, Name: strconv.Itoa(i)})
+	}
 	drainEnds := time.AfterFunc(q.drainTimeout, cancelSyncs)
 	defer drainEnds.Stop()
 	wg.Wait()
@@ -106,7 +112,11 @@ func (q *Queue) processNext(ctx, syncCtx context.Context, sync SyncFunc, result 
 		return false
 	}
 	defer q.q.Done(key)
+	if key.Kind == kindWake {
+		return ctx.Err() == nil // left over from an earlier Run: ignore it
+	}
 	if ctx.Err() != nil {
+		q.q.Add(key) // queued again once Done: it is the next Run's
 		return false
 	}
 
