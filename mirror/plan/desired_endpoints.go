@@ -57,15 +57,17 @@ func (b *builder) endpointMirror(host string, gateway []GatewayAddress) (Endpoin
 	if err := checkName(name, b.remote); err != nil {
 		return EndpointMirror{}, err
 	}
-	labels := OwnershipLabels(b.link.TargetClusterName)
+	labels := b.labels()
 	labels[LabelHeadlessMirrorSvcName] = b.name
 	fqName := EndpointMirrorFQName(host, b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain)
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        name,
-			Namespace:   b.remote.Namespace,
-			Labels:      labels,
-			Annotations: map[string]string{AnnotationRemoteSvcFQName: fqName},
+			Name:      name,
+			Namespace: b.remote.Namespace,
+			Labels:    labels,
+			// As on Linkerd's endpoint mirrors: which remote Service, and
+			// which version of it, this one stands for.
+			Annotations: map[string]string{AnnotationRemoteSvcFQName: fqName, AnnotationRemoteResourceVersion: b.remote.ResourceVersion},
 		},
 		Spec: corev1.ServiceSpec{
 			Type:  corev1.ServiceTypeClusterIP,
@@ -120,7 +122,7 @@ func (h *HeadlessEndpoints) Endpoints(clusterIPs map[string]string) *corev1.Endp
 }
 
 func (b *builder) headlessEndpoints(mirrors []EndpointMirror) *HeadlessEndpoints {
-	h := &HeadlessEndpoints{Meta: b.endpointsMeta(b.name, OwnershipLabels(b.link.TargetClusterName),
+	h := &HeadlessEndpoints{Meta: b.endpointsMeta(b.name, b.labels(),
 		FQName(b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain))}
 	for _, m := range mirrors {
 		h.Hosts = append(h.Hosts, HostMirror{Hostname: m.Hostname, Service: m.Service.Name})
