@@ -8,6 +8,7 @@
 //	gateway_alive{target_cluster_name}                          gauge 1/0
 //	gateway_enabled{target_cluster_name}                        gauge 1/0
 //	gateway_probe_latency_ms{target_cluster_name}               histogram
+//	gateway_latency{target_cluster_name}                        gauge: the last probe's latency in ms
 //	gateway_probes{target_cluster_name,probe_successful}        counter
 //	service_mirror_endpoint_repairs{target_cluster_name}        counter
 //
@@ -59,6 +60,7 @@ type Metrics struct {
 	gatewayAlive     prometheus.Gauge
 	gatewayEnabled   prometheus.Gauge
 	gatewayLatency   prometheus.Observer
+	gatewayLastMs    prometheus.Gauge
 	gatewayProbes    *prometheus.CounterVec
 	endpointRepairs  prometheus.Counter
 	addressAlive     *prometheus.GaugeVec
@@ -89,6 +91,7 @@ func New() *Metrics {
 	m.gatewayEnabled = f.gauge("gateway_enabled", "Whether the link has a gateway to probe (1).")
 	m.gatewayLatency = f.histogram("gateway_probe_latency_ms", "Latency of gateway probes in milliseconds.",
 		[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000})
+	m.gatewayLastMs = f.gauge("gateway_latency", "Latency of the last gateway probe in milliseconds (Linkerd's series, read by `linkerd multicluster gateways`).")
 	m.gatewayProbes = f.counterVec("gateway_probes", "Gateway probes by whether they succeeded.", "probe_successful")
 	m.endpointRepairs = f.counter("service_mirror_endpoint_repairs", "Mirror Endpoints rewritten because they had drifted from the desired state.")
 	m.addressAlive = f.gaugeVec("svcmirror_gateway_address_alive", "Whether each resolved gateway address is alive (1) per its probe.", "address")
@@ -173,6 +176,7 @@ func boolFloat(b bool) float64 {
 func (m *Metrics) GatewayProbed(ok bool, took time.Duration) {
 	m.gatewayProbes.WithLabelValues(boolString(ok)).Inc()
 	m.gatewayLatency.Observe(float64(took) / float64(time.Millisecond))
+	m.gatewayLastMs.Set(float64(took) / float64(time.Millisecond))
 }
 
 // GatewayAlive sets whether the gateway is considered alive.

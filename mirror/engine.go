@@ -80,6 +80,9 @@ type Engine struct {
 	// reported once rather than on every sync (the Link key's sync alone
 	// touches them).
 	lastLinkProblem, lastCredentialsProblem string
+	// lastProbeProblem is the probe objects' last reported problem (the
+	// probe key's sync alone touches it).
+	lastProbeProblem string
 
 	localSynced atomic.Bool
 	linkLoaded  atomic.Bool
@@ -272,6 +275,8 @@ func (e *Engine) sync(ctx context.Context, key queue.Key) error {
 		return e.services.sync(ctx, key)
 	case queue.KindStatus:
 		return e.status.sync(ctx)
+	case queue.KindProbe:
+		return e.syncProbe(ctx)
 	}
 	return queue.Permanent(fmt.Errorf("unknown key kind %v", key.Kind))
 }
@@ -318,6 +323,7 @@ func (e *Engine) enqueueAll() {
 // gatewayChanged re-syncs the gateway-mode mirrors, the only ones whose
 // Endpoints point at the gateway, when the watcher publishes a new set.
 func (e *Engine) gatewayChanged() {
+	e.queue.Add(e.probeKey())
 	for _, k := range e.report.keys(plan.ModeGateway) {
 		e.queue.Add(k)
 	}

@@ -95,7 +95,9 @@ func (e *Engine) syncLink(ctx context.Context) error {
 	e.applyCredentials(ctx, obj, link)
 	// The gateway watcher re-syncs the gateway-mode mirrors itself when the
 	// set changes; configure resolves at once, so the syncs below use it.
-	e.gw.configure(ctx, link)
+	// Its loops outlive this sync (and a lost lease: a standby probes too);
+	// Run stops them.
+	e.gw.configure(context.WithoutCancel(ctx), link)
 	old := e.conn.setLink(link, obj)
 	e.linkLoaded.Store(true)
 	if e.cfg.Metrics != nil {
@@ -109,6 +111,7 @@ func (e *Engine) syncLink(ctx context.Context) error {
 		logger.Info("Link changed; re-syncing mirrors", "generation", link.Generation)
 		e.enqueueAll()
 	}
+	e.queue.Add(e.probeKey())
 	e.status.changed()
 	return nil
 }
