@@ -47,6 +47,9 @@ type ResultFunc func(ctx context.Context, key Key, outcome Outcome, err error, t
 type Queue struct {
 	q            workqueue.TypedRateLimitingInterface[Key]
 	drainTimeout time.Duration
+
+	mu      gosync.Mutex
+	delayed map[Key]bool // keys AddAfter will add
 }
 
 // New makes a queue. Its name labels the workqueue metrics, so the metrics
@@ -56,14 +59,31 @@ func New(name string) *Queue {
 	return &Queue{
 		q:            workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[Key]{Name: name}),
 		drainTimeout: defaultDrainTimeout,
+		delayed:      map[Key]bool{},
 	}
 }
 
 // Add queues key now; a key already waiting is not queued twice.
 func (q *Queue) Add(key Key) { q.q.Add(key) }
 
-// AddAfter queues key after d.
-func (q *Queue) AddAfter(key Key, d time.Duration) { q.q.AddAfter(key, d) }
+// AddAfter queues key after d, unless it is already waiting to be: the
+// first call's time holds, so a burst of calls costs one sync (the Link
+// status is written once a second at most this way). It is not a retry and
+// is not counted as one; workqueue's own AddAfter would count it.
+func (q *Queue) AddAfter(key Key, d time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.delayed[key] {
+		return
+	}
+	q.delayed[key] = true
+	time.AfterFunc(d, func() {
+		q.mu.Lock()
+		delete(q.delayed, key)
+		q.mu.Unlock()
+		q.q.Add(key)
+	})
+}
 
 // Len is the number of keys waiting.
 func (q *Queue) Len() int { return q.q.Len() }
