@@ -146,8 +146,9 @@ func TestOnlyTheLeaderWritesAndAStandbyTakesOver(t *testing.T) {
 	if got := leaseHolderOf(t, p.Source); got != "replica-b" {
 		t.Errorf("Lease holder %q, want replica-b", got)
 	}
-	if got := writesBy(t, p.Source, "replica-b", start); got != 1 {
-		t.Errorf("the new leader wrote %d times, want exactly 1 (the Service whose remote changed)", got)
+	// The changed label is on the mirror Service and its Endpoints.
+	if got := writesBy(t, p.Source, "replica-b", start); got != 2 {
+		t.Errorf("the new leader wrote %d times, want exactly 2 (the Service whose remote changed and its Endpoints)", got)
 	}
 }
 
@@ -212,8 +213,8 @@ func TestALeaderCutOffFromItsAPIServerStopsWriting(t *testing.T) {
 	if got := writesBy(t, p.Source, "replica-a", restored); got != 0 {
 		t.Errorf("the deposed leader wrote %d times after its connection came back", got)
 	}
-	if got := writesBy(t, p.Source, "replica-b", cutAt); got != 1 {
-		t.Errorf("the new leader wrote %d times, want exactly 1 (the change)", got)
+	if got := writesBy(t, p.Source, "replica-b", cutAt); got != 2 {
+		t.Errorf("the new leader wrote %d times, want exactly 2 (the changed Service and its Endpoints)", got)
 	}
 }
 
