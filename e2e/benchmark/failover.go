@@ -351,13 +351,21 @@ func (f *failoverRun) firstWrite(ctx context.Context, name string, from time.Tim
 	return at, err
 }
 
-// writesBy counts replica name's successful writes received in [from, to]:
-// the mirror writes, and all of them by "verb resource[/subresource]".
+// writesBy counts replica name's successful writes received in [from, to]
+// in the source's audit log (see countWrites).
 func (f *failoverRun) writesBy(name string, from, to time.Time) (int, map[string]int, error) {
 	writes, err := f.source.AuditWrites()
 	if err != nil {
 		return 0, nil, err
 	}
+	mirror, all := countWrites(writes, name, from, to)
+	return mirror, all, nil
+}
+
+// countWrites counts replica name's successful writes received in
+// [from, to]: the mirror writes, and all of them by
+// "verb resource[/subresource]".
+func countWrites(writes []testbed.AuditWrite, name string, from, to time.Time) (int, map[string]int) {
 	mirror, all := 0, map[string]int{}
 	for _, w := range writes {
 		if !writtenBy(w, name) || w.Received.Before(from) || w.Received.After(to) {
@@ -372,7 +380,7 @@ func (f *failoverRun) writesBy(name string, from, to time.Time) (int, map[string
 			mirror++
 		}
 	}
-	return mirror, all, nil
+	return mirror, all
 }
 
 // poll calls done every 100 ms until it is true or fails, or timeout
