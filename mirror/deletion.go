@@ -32,6 +32,9 @@ func (e *Engine) finishDeletion(ctx context.Context, obj *unstructured.Unstructu
 	if err := e.deleteUnattributed(ctx); err != nil {
 		return err
 	}
+	if err := e.removeEarlierMirrors(ctx, obj, link); err != nil {
+		return err
+	}
 	if err := e.syncProbe(ctx); err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func (e *Engine) syncLink(ctx context.Context) error {
 		return nil
 	}
 	if err == nil && link.TargetClusterName != e.cluster {
-		err = fmt.Errorf("spec.targetClusterName changed from %q to %q: restart svcmirror to apply it (mirrors of %q are kept)", e.cluster, link.TargetClusterName, e.cluster)
+		err = fmt.Errorf("spec.targetClusterName changed from %q to %q: restart svcmirror to apply it (the mirrors of %q are kept until then, and removed after)", e.cluster, link.TargetClusterName, e.cluster)
 	}
 	if err != nil {
 		e.setLinkValid(false)
@@ -89,13 +89,28 @@ func (e *Engine) syncLink(ctx context.Context) error {
 	if link.DeletionRequested {
 		return e.finishDeletion(ctx, obj, link)
 	}
-	if !slices.Contains(obj.GetFinalizers(), Finalizer) {
+	names := plan.WithClusterName(obj.GetAnnotations(), link.TargetClusterName)
+	if !slices.Contains(obj.GetFinalizers(), Finalizer) || obj.GetAnnotations()[plan.AnnotationClusterNames] != names {
+		// Before the first mirror is written: the finalizer, so that
+		// deleting the Link removes them, and the cluster name they are
+		// written under, so that they are found again if it changes.
 		updated := obj.DeepCopy()
-		updated.SetFinalizers(append(updated.GetFinalizers(), Finalizer))
+		if !slices.Contains(updated.GetFinalizers(), Finalizer) {
+			updated.SetFinalizers(append(updated.GetFinalizers(), Finalizer))
+		}
+		annotations := updated.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[plan.AnnotationClusterNames] = names
+		updated.SetAnnotations(annotations)
 		if _, err := e.cfg.Dynamic.Resource(plan.LinkGVR).Namespace(obj.GetNamespace()).Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("add finalizer to Link: %w", err)
+			return fmt.Errorf("add finalizer and cluster name to Link: %w", err)
 		}
 		return nil // the update's event queues the Link again
+	}
+	if err := e.removeEarlierMirrors(ctx, obj, link); err != nil {
+		return err
 	}
 
 	e.applyCredentials(ctx, obj, link)
