@@ -149,7 +149,7 @@ func TestSlicesHoldWhatTheRemoteSays(t *testing.T) {
 		t.Errorf("flat mirror of a headless Service with hostnames has clusterIP %q, want None", d.Service.Spec.ClusterIP)
 	}
 	want := &discoveryv1.EndpointSlice{
-		ObjectMeta: localService("db-east").ObjectMeta,
+		ObjectMeta:  localService("db-east").ObjectMeta,
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints: []discoveryv1.Endpoint{
 			{Addresses: []string{"10.1.0.1"}, Hostname: ptr("db-0"), Zone: &zone, Conditions: conditions(true, true, false)},
