@@ -100,3 +100,18 @@ func (w *recentWrites[T]) observed(obj T, deleted bool) (echo bool) {
 	}
 	return false
 }
+
+// keysOf lists the keys of the recorded writes whose object satisfies
+// match: objects a cache lookup by name would not find, because the cache
+// has not seen them yet.
+func (w *recentWrites[T]) keysOf(match func(T) bool) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for k, r := range w.m {
+		if match(r.obj) {
+			out = append(out, k)
+		}
+	}
+	return out
+}

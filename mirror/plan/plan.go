@@ -206,7 +206,7 @@ func Make(o Observed) *Plan {
 	ips := map[string]string{}
 	for _, em := range desired.EndpointMirrors {
 		keep[em.Service.Name] = true
-		svc, ep := o.Local.Services[em.Service.Name], o.Local.Endpoints[em.Endpoints.Name]
+		svc, ep := o.Local.Services[em.Service.Name], o.Local.Endpoints[em.Service.Name]
 		if why := conflict(svc, o.Link.TargetClusterName, em.Service.Annotations[AnnotationRemoteSvcFQName]); why != "" {
 			return skip(ReasonConflict, "Service %s/%s already exists and %s; leaving it alone", o.Namespace, em.Service.Name, why)
 		}
