@@ -14,8 +14,8 @@ import (
 
 // TestBenchmarkRuns runs `make bench`'s measurement small, so that it
 // cannot rot, and checks the figures it is meant to show: in every round
-// every mirror converges with exactly two writes (Service + Endpoints) per
-// Service, none while idle, and every timed remote change reaches its mirror.
+// every mirror converges with exactly three writes (Service, Endpoints,
+// EndpointSlice) per Service, none while idle, and every timed remote change reaches its mirror.
 func TestBenchmarkRuns(t *testing.T) {
 	const n, rounds = 40, 2
 	opts := benchmark.Options{
@@ -58,8 +58,11 @@ func TestBenchmarkRuns(t *testing.T) {
 		}
 		// Each round starts the daemon on a cluster without mirrors (the
 		// last round's were deleted), so it writes every mirror anew.
-		if got := benchmark.MirrorWrites(round.Writes); got != 2*n {
-			t.Errorf("round %d: writes to Services and Endpoints while converging = %v, want %d (one Service and one Endpoints per mirror): %s", k+1, got, 2*n, round.Writes)
+		if got := benchmark.MirrorWrites(round.Writes); got != 3*n {
+			t.Errorf("round %d: writes to Services, Endpoints and EndpointSlices while converging = %v, want %d (one of each per mirror): %s", k+1, got, 3*n, round.Writes)
+		}
+		if got := benchmark.SliceWrites(round.Writes); got != n {
+			t.Errorf("round %d: EndpointSlice writes while converging = %v, want %d: %s", k+1, got, n, round.Writes)
 		}
 	}
 	if r.Unexport <= 0 {
