@@ -14,10 +14,11 @@ import (
 )
 
 // ManagedBy is the endpointslice.kubernetes.io/managed-by value of every
-// EndpointSlice we write. kube-controller-manager's controllers leave slices
+// EndpointSlice we write, in the form of kube-controller-manager's own
+// ("endpointslice-controller.k8s.io": a label value may hold no slash). kube-controller-manager's controllers leave slices
 // managed by others alone, and we touch no slice without it and our
 // ownership labels.
-const ManagedBy = "svcmirror.io/service-mirror"
+const ManagedBy = "service-mirror.svcmirror.io"
 
 // MaxEndpointsPerSlice is where a mirror's endpoints are split into another
 // slice: Kubernetes' default (--max-endpoints-per-slice).

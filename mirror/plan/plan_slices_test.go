@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // podEndpoint is a remote pod as remote/ keeps it: one IPv4 address on the
@@ -198,6 +199,29 @@ func TestSliceNamesNeverCollide(t *testing.T) {
 					t.Errorf("slice name %s does not start with its mirror's name and a dot", name)
 				}
 			}
+		}
+	}
+}
+
+// TestSliceMetadataIsValid runs the API server's own label and name rules
+// on what Make writes: a slash in the managed-by value, say, is refused by
+// every API server.
+func TestSliceMetadataIsValid(t *testing.T) {
+	d, err := DesiredWith(testLink(), RemoteState{Service: remoteService("web"), Endpoints: ready}, ModeGateway, liveGW, DefaultOutput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.Slices {
+		for k, v := range s.Labels {
+			if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+				t.Errorf("slice %s: label key %q: %v", s.Name, k, errs)
+			}
+			if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+				t.Errorf("slice %s: label %s value %q: %v", s.Name, k, v, errs)
+			}
+		}
+		if errs := validation.IsDNS1123Subdomain(s.Name); len(errs) > 0 {
+			t.Errorf("slice name %q: %v", s.Name, errs)
 		}
 	}
 }
