@@ -253,14 +253,10 @@ func roundDuration(d time.Duration) time.Duration {
 	}
 }
 
-// LeaseName is the leader-election Lease of a Link's service mirror,
-// Linkerd's name, so that either controller sees the other's leader.
-func LeaseName(link string) string { return "service-mirror-write-" + link }
-
 // checkLeader: the Link's Lease has a holder who renewed it within its
 // duration.
 func checkLeader(ctx context.Context, s *state) Result {
-	name := LeaseName(s.cfg.LinkName)
+	name := plan.LeaseName(s.cfg.LinkName)
 	ref := s.cfg.Namespace + "/" + name
 	startFix := "start the daemon for this Link (its Deployment) and look at its pods and log"
 	lease, err := s.cfg.Local.CoordinationV1().Leases(s.cfg.Namespace).Get(ctx, name, metav1.GetOptions{})

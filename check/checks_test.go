@@ -15,6 +15,8 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 // wantResult fails t unless r has verdict want and its detail contains
@@ -191,7 +193,7 @@ func TestLeader(t *testing.T) {
 	})
 	t.Run("no Lease fails", func(t *testing.T) {
 		e := newEnv(t)
-		_ = e.local.CoordinationV1().Leases(testNS).Delete(context.Background(), LeaseName(testLink), metav1.DeleteOptions{})
+		_ = e.local.CoordinationV1().Leases(testNS).Delete(context.Background(), plan.LeaseName(testLink), metav1.DeleteOptions{})
 		wantResult(t, e.result(NameLeader), Fail, "no Lease linkerd-multicluster/service-mirror-write-east")
 	})
 	t.Run("an expired Lease fails", func(t *testing.T) {

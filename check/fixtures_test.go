@@ -154,7 +154,7 @@ func (e *env) setSecret(kubeconfig []byte) {
 func (e *env) setLease(holder string, renewed time.Time, seconds int32) {
 	e.t.Helper()
 	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: LeaseName(testLink)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: plan.LeaseName(testLink)},
 		Spec: coordinationv1.LeaseSpec{
 			HolderIdentity:       ptr.To(holder),
 			LeaseDurationSeconds: ptr.To(seconds),

@@ -147,8 +147,7 @@ func TestCheck(t *testing.T) {
 	}
 	makeRemoteService(t, p.Target, ns, "one", "10.7.0.1", exported("true"))
 	makeRemoteService(t, p.Target, ns, "flat", "10.7.0.3", exported("remote-discovery"))
-	startDaemon(t, p, "--gateway-resolve-interval=500ms")
-	leader := holdLease(t, p, "svcmirror-e2e-0")
+	leader := startDaemonWithEnv(t, p, []string{"POD_NAME=svcmirror-e2e-0"}, append([]string{"--gateway-resolve-interval=500ms"}, haFlags...)...)
 	waitEndpoints(t, p.Source, ns, "one-target", func(ep *corev1.Endpoints) (bool, string) {
 		ready, notReady := gatewayAddresses(ep)
 		return len(ready) == 1 && len(notReady) == 0, fmt.Sprintf("ready %v notReady %v", ready, notReady)
@@ -290,19 +289,17 @@ func TestCheck(t *testing.T) {
 	})
 
 	t.Run("no leader", func(t *testing.T) {
-		leader.stop()
-		defer func() {
-			if err := leader.start(); err != nil {
-				t.Fatal(err)
-			}
-		}()
+		// Killed, not stopped: a stopped leader releases its Lease, a dead
+		// one leaves it to lapse.
+		leader.proc.Kill()
+		defer leader.start()
 		// Wait until the Lease has lapsed by the API server's own record.
 		testbed.Eventually(t, 10*time.Second, func() (bool, string) {
 			lease, err := p.Source.Client.CoordinationV1().Leases(testbed.LinkNamespace).Get(ctx, "service-mirror-write-"+p.ClusterName, metav1.GetOptions{})
 			if err != nil {
 				return false, err.Error()
 			}
-			lapsed := lease.Spec.RenewTime.Add(leader.duration + time.Second)
+			lapsed := lease.Spec.RenewTime.Add(haLease + time.Second)
 			return time.Now().After(lapsed), "Lease renewed at " + lease.Spec.RenewTime.String()
 		})
 		runCheck(t, p).wantFailed(t, map[string]string{"leader": "its holder svcmirror-e2e-0 last renewed it"})

@@ -8,6 +8,7 @@
 //	gateway_alive{target_cluster_name}                          gauge 1/0
 //	gateway_enabled{target_cluster_name}                        gauge 1/0
 //	gateway_probe_latency_ms{target_cluster_name}               histogram
+//	gateway_latency{target_cluster_name}                        gauge: the last probe's latency in ms
 //	gateway_probes{target_cluster_name,probe_successful}        counter
 //	service_mirror_endpoint_repairs{target_cluster_name}        counter
 //
@@ -29,6 +30,7 @@
 //	svcmirror_remote_reachable                                  gauge 1/0
 //	svcmirror_last_successful_sync_timestamp_seconds            gauge
 //	svcmirror_link_valid                                        gauge 1/0: the Link and its credentials parse
+//	svcmirror_leader                                            gauge 1/0: this replica holds the Lease and writes
 //	svcmirror_config_errors_total{source}                       counter: bad Link or credentials seen
 //	svcmirror_workqueue_*{name}                                 the work queue's depth, latency, retries
 //	svcmirror_rest_client_*{verb,host}                          client-go request latency, results, rate-limiter wait
@@ -58,6 +60,7 @@ type Metrics struct {
 	gatewayAlive     prometheus.Gauge
 	gatewayEnabled   prometheus.Gauge
 	gatewayLatency   prometheus.Observer
+	gatewayLastMs    prometheus.Gauge
 	gatewayProbes    *prometheus.CounterVec
 	endpointRepairs  prometheus.Counter
 	addressAlive     *prometheus.GaugeVec
@@ -72,6 +75,7 @@ type Metrics struct {
 	lastSuccessfulAt prometheus.Gauge
 	linkValid        prometheus.Gauge
 	configErrors     *prometheus.CounterVec
+	leader           prometheus.Gauge
 }
 
 // New makes the registry for the link to targetCluster. It also installs
@@ -87,6 +91,7 @@ func New() *Metrics {
 	m.gatewayEnabled = f.gauge("gateway_enabled", "Whether the link has a gateway to probe (1).")
 	m.gatewayLatency = f.histogram("gateway_probe_latency_ms", "Latency of gateway probes in milliseconds.",
 		[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000})
+	m.gatewayLastMs = f.gauge("gateway_latency", "Latency of the last gateway probe in milliseconds (Linkerd's series, read by `linkerd multicluster gateways`).")
 	m.gatewayProbes = f.counterVec("gateway_probes", "Gateway probes by whether they succeeded.", "probe_successful")
 	m.endpointRepairs = f.counter("service_mirror_endpoint_repairs", "Mirror Endpoints rewritten because they had drifted from the desired state.")
 	m.addressAlive = f.gaugeVec("svcmirror_gateway_address_alive", "Whether each resolved gateway address is alive (1) per its probe.", "address")
@@ -101,6 +106,7 @@ func New() *Metrics {
 	m.remoteReachable = f.gauge("svcmirror_remote_reachable", "Whether the remote API server answers (1).")
 	m.lastSuccessfulAt = f.gauge("svcmirror_last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded.")
 	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
+	m.leader = f.gauge("svcmirror_leader", "Whether this replica holds the Link's Lease and writes (1) or stands by (0).")
 	m.configErrors = f.counterVec("svcmirror_config_errors_total", "Malformed Links or credentials seen, by source.", "source")
 
 	// Zero every known label value, so that a fresh daemon exports each
@@ -170,6 +176,7 @@ func boolFloat(b bool) float64 {
 func (m *Metrics) GatewayProbed(ok bool, took time.Duration) {
 	m.gatewayProbes.WithLabelValues(boolString(ok)).Inc()
 	m.gatewayLatency.Observe(float64(took) / float64(time.Millisecond))
+	m.gatewayLastMs.Set(float64(took) / float64(time.Millisecond))
 }
 
 // GatewayAlive sets whether the gateway is considered alive.
@@ -227,6 +234,9 @@ func (m *Metrics) RemoteReachable(ok bool) { m.remoteReachable.Set(boolFloat(ok)
 func (m *Metrics) LinkValid(ok bool) { m.linkValid.Set(boolFloat(ok)) }
 
 // ConfigError counts a malformed Link ("link") or credentials ("secret").
+// Leader records whether this replica is the writer.
+func (m *Metrics) Leader(on bool) { m.leader.Set(boolFloat(on)) }
+
 func (m *Metrics) ConfigError(source string) { m.configErrors.WithLabelValues(source).Inc() }
 
 func boolString(b bool) string {

@@ -39,6 +39,7 @@ func TestSeriesAreExported(t *testing.T) {
 	for _, want := range []string{
 		`gateway_alive{target_cluster_name="east"} 1`,
 		`gateway_enabled{target_cluster_name="east"} 1`,
+		`gateway_latency{target_cluster_name="east"} 3`,
 		`gateway_probe_latency_ms_bucket{target_cluster_name="east"`,
 		`gateway_probes{probe_successful="true",target_cluster_name="east"} 1`,
 		`service_mirror_endpoint_repairs{target_cluster_name="east"} 1`,

@@ -33,6 +33,9 @@ func (e *Engine) finishDeletion(ctx context.Context, obj *unstructured.Unstructu
 	if err := e.deleteUnattributed(ctx); err != nil {
 		return err
 	}
+	if err := e.syncProbe(ctx); err != nil {
+		return err
+	}
 	if left := len(e.local.objects()); left > 0 {
 		return queue.RetryAfter(fmt.Errorf("%d mirror objects left to delete", left), time.Second)
 	}

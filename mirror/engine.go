@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,8 +46,11 @@ type Config struct {
 	GatewayResolveInterval time.Duration
 	// Output chooses the endpoint objects mirrors get (--endpoints-api,
 	// --flat-endpoints); the zero value means plan.DefaultOutput.
-	Output  plan.Output
-	Metrics *metrics.Metrics
+	Output plan.Output
+	// Election, when set, elects one writer among the replicas serving the
+	// Link; nil means this process always writes.
+	Election *Election
+	Metrics  *metrics.Metrics
 }
 
 // Engine mirrors the Services one Link exports into the local cluster. It
@@ -79,9 +83,19 @@ type Engine struct {
 	// reported once rather than on every sync (the Link key's sync alone
 	// touches them).
 	lastLinkProblem, lastCredentialsProblem string
+	// lastProbeProblem is the probe objects' last reported problem (the
+	// probe key's sync alone touches it).
+	lastProbeProblem string
 
 	localSynced atomic.Bool
 	linkLoaded  atomic.Bool
+	// leading is true while this replica holds the Lease and writes;
+	// termMu keeps leadership terms from overlapping on the queue.
+	leading atomic.Bool
+	termMu  sync.Mutex
+	// credMu serialises applyCredentials between the Link sync and a
+	// standby's warm-up.
+	credMu sync.Mutex
 }
 
 // New makes an engine; Run starts it.
@@ -106,7 +120,8 @@ func New(cfg Config) *Engine {
 	e.status = &statusReporter{
 		queue: e.queue, key: queue.Key{Kind: queue.KindStatus, Namespace: cfg.Namespace, Name: cfg.LinkName},
 		dynamic: cfg.Dynamic, report: e.report, conn: e.conn, metrics: cfg.Metrics, readLink: e.links.read,
-		events: &record.FakeRecorder{}, // replaced by Run's
+		events:  &record.FakeRecorder{}, // replaced by Run's
+		leading: e.leading.Load,
 	}
 	e.gw = newGatewayWatcher(cfg.GatewayResolveInterval, cfg.Metrics, e.gatewayChanged)
 	return e
@@ -138,8 +153,12 @@ func (e *Engine) Ready() (bool, string) {
 		return false, "remote caches not synced"
 	case !rc.Reachable():
 		return false, "remote API server unreachable"
+	case e.cfg.Election == nil:
+		return true, "ok"
+	case e.leading.Load():
+		return true, "ok (leader)"
 	}
-	return true, "ok"
+	return true, "ok (standby)"
 }
 
 // Run runs the engine until ctx ends. It never returns early for bad
@@ -186,11 +205,38 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.localSynced.Store(true)
 	logger.Info("Local caches synced", "mirrorServices", len(local.inf.Services.GetStore().ListKeys()))
 
-	e.queue.Add(e.linkKey())
-	e.queue.Run(ctx, e.cfg.Workers, e.sync, e.result)
+	if e.cfg.Election == nil {
+		e.lead(ctx, context.Background())
+	} else {
+		go e.standby(ctx)
+		e.elect(ctx)
+	}
+	e.queue.ShutDown()
 	e.conn.close()
 	e.gw.stop()
 	return nil
+}
+
+// standby keeps a replica that does not write ready to: at start and on
+// every Link or Secret change it follows the Link, the credentials and the
+// gateway (all only read), so its caches match the leader's.
+func (e *Engine) standby(ctx context.Context) {
+	for {
+		if !e.leading.Load() {
+			obj, link, err := e.links.read()
+			if obj != nil && err == nil && !link.DeletionRequested && link.TargetClusterName == e.cluster {
+				e.applyCredentials(ctx, obj, link)
+				e.gw.configure(ctx, link)
+				e.conn.setLink(link, obj)
+				e.linkLoaded.Store(true)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.links.wake:
+		}
+	}
 }
 
 // useLocal wires the local caches into the engine: their events queue
@@ -236,6 +282,8 @@ func (e *Engine) sync(ctx context.Context, key queue.Key) error {
 		return e.services.sync(ctx, key)
 	case queue.KindStatus:
 		return e.status.sync(ctx)
+	case queue.KindProbe:
+		return e.syncProbe(ctx)
 	}
 	return queue.Permanent(fmt.Errorf("unknown key kind %v", key.Kind))
 }
@@ -282,6 +330,7 @@ func (e *Engine) enqueueAll() {
 // gatewayChanged re-syncs the gateway-mode mirrors, the only ones whose
 // Endpoints point at the gateway, when the watcher publishes a new set.
 func (e *Engine) gatewayChanged() {
+	e.queue.Add(e.probeKey())
 	for _, k := range e.report.keys(plan.ModeGateway) {
 		e.queue.Add(k)
 	}

@@ -95,7 +95,9 @@ func (e *Engine) syncLink(ctx context.Context) error {
 	e.applyCredentials(ctx, obj, link)
 	// The gateway watcher re-syncs the gateway-mode mirrors itself when the
 	// set changes; configure resolves at once, so the syncs below use it.
-	e.gw.configure(ctx, link)
+	// Its loops outlive this sync (and a lost lease: a standby probes too);
+	// Run stops them.
+	e.gw.configure(context.WithoutCancel(ctx), link)
 	old := e.conn.setLink(link, obj)
 	e.linkLoaded.Store(true)
 	if e.cfg.Metrics != nil {
@@ -109,6 +111,7 @@ func (e *Engine) syncLink(ctx context.Context) error {
 		logger.Info("Link changed; re-syncing mirrors", "generation", link.Generation)
 		e.enqueueAll()
 	}
+	e.queue.Add(e.probeKey())
 	e.status.changed()
 	return nil
 }
@@ -117,6 +120,8 @@ func (e *Engine) syncLink(ctx context.Context) error {
 // kubeconfig or the export selectors changed. A Secret that is missing or
 // unusable is reported and the current connection, if any, is kept.
 func (e *Engine) applyCredentials(ctx context.Context, obj *unstructured.Unstructured, link *plan.Link) {
+	e.credMu.Lock()
+	defer e.credMu.Unlock()
 	logger := klog.FromContext(ctx)
 	var kubeconfig []byte
 	problem := ""

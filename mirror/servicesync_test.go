@@ -89,7 +89,7 @@ func newSyncHarness(t *testing.T, localObjs ...runtime.Object) *syncHarness {
 	report := newReporter(m)
 	q := queue.New("test-" + strings.ReplaceAll(t.Name(), "/", "-"))
 	t.Cleanup(q.ShutDown)
-	status := &statusReporter{queue: q, key: queue.Key{Kind: queue.KindStatus}, events: events, report: report, conn: conn, metrics: m}
+	status := &statusReporter{queue: q, key: queue.Key{Kind: queue.KindStatus}, events: events, report: report, conn: conn, metrics: m, leading: func() bool { return true }}
 	gw := plan.Gateway{Addresses: []plan.GatewayAddress{{IP: "192.0.2.10", Alive: true}}}
 	s := &serviceSyncer{conn: conn, local: local, gateway: func() plan.Gateway { return gw }, output: plan.DefaultOutput(), client: client,
 		conflictRetry: 30e9, changes: newChangeClock(), report: report, status: status, metrics: m}

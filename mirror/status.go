@@ -42,6 +42,8 @@ type statusReporter struct {
 	report  *reporter
 	conn    *connection
 	metrics *metrics.Metrics
+	// leading says whether this replica writes; a standby sends no Events.
+	leading func() bool
 	// readLink reads the Link as the cache holds it now.
 	readLink func() (*unstructured.Unstructured, *plan.Link, error)
 	// lastStatus is the status last written; only the status key's sync,
@@ -59,7 +61,7 @@ func (r *statusReporter) failed(ctx context.Context, key queue.Key, mirrorName, 
 		return
 	}
 	klog.FromContext(ctx).Info("Service not mirrored", "service", klog.KRef(key.Namespace, key.Name), "reason", reason, "detail", msg)
-	if obj := r.conn.snapshot().LinkObj; obj != nil {
+	if obj := r.conn.snapshot().LinkObj; obj != nil && r.leading() {
 		r.events.Eventf(linkRef(obj), corev1.EventTypeWarning, reason, "Service %s/%s not mirrored: %s", key.Namespace, key.Name, msg)
 	}
 	r.changed()
@@ -67,7 +69,7 @@ func (r *statusReporter) failed(ctx context.Context, key queue.Key, mirrorName, 
 
 // warn sends a Warning Event on the Link.
 func (r *statusReporter) warn(obj *unstructured.Unstructured, reason, msg string) {
-	if obj != nil {
+	if obj != nil && r.leading() {
 		r.events.Event(linkRef(obj), corev1.EventTypeWarning, reason, msg)
 	}
 }

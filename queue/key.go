@@ -20,6 +20,13 @@ const (
 	// that a burst of changes costs one debounced write and never re-runs
 	// the Link sync.
 	KindStatus
+	// KindProbe names the Link's probe Service and Endpoints
+	// (probe-gateway-<link>), which Linkerd's tooling reads.
+	KindProbe
+
+	// kindWake wakes a worker blocked in Get when its Run ends; it is never
+	// synced.
+	kindWake Kind = 255
 )
 
 func (k Kind) String() string {
@@ -30,6 +37,8 @@ func (k Kind) String() string {
 		return "Link"
 	case KindStatus:
 		return "Status"
+	case KindProbe:
+		return "Probe"
 	default:
 		return fmt.Sprintf("Kind(%d)", uint8(k))
 	}

@@ -186,10 +186,7 @@ type builder struct {
 // mirrorService builds the mirror Service (not headless; DesiredFor makes it
 // so when needed).
 func (b *builder) mirrorService() *corev1.Service {
-	labels := copyLabels(b.remote.Labels, b.link.ExcludedLabels)
-	for k, v := range OwnershipLabels(b.link.TargetClusterName) {
-		labels[k] = v
-	}
+	labels := b.labels()
 	annotations := copyAnnotations(b.remote.Annotations, b.link.ExcludedAnnotations)
 	annotations[AnnotationRemoteSvcFQName] = FQName(b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain)
 	annotations[AnnotationRemoteResourceVersion] = b.remote.ResourceVersion
@@ -205,6 +202,18 @@ func (b *builder) mirrorService() *corev1.Service {
 			Ports: copyPorts(b.remote.Spec.Ports),
 		},
 	}
+}
+
+// labels are every mirror object's labels: the remote Service's (minus
+// the excluded and reserved keys), then the ownership labels. Linkerd
+// copies them onto the Endpoints only when it creates them, so they go
+// stale there; ours stay current on every object.
+func (b *builder) labels() map[string]string {
+	labels := copyLabels(b.remote.Labels, b.link.ExcludedLabels)
+	for k, v := range OwnershipLabels(b.link.TargetClusterName) {
+		labels[k] = v
+	}
+	return labels
 }
 
 // copyPorts keeps what a mirror needs of each remote port. NodePort is

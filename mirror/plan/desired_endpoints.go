@@ -59,15 +59,17 @@ func (b *builder) endpointMirror(host string, gateway []GatewayAddress) (Endpoin
 		return EndpointMirror{}, err
 	}
 	parent := map[string]string{LabelHeadlessMirrorSvcName: b.name}
-	labels := OwnershipLabels(b.link.TargetClusterName)
+	labels := b.labels()
 	labels[LabelHeadlessMirrorSvcName] = b.name
 	fqName := EndpointMirrorFQName(host, b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain)
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        name,
-			Namespace:   b.remote.Namespace,
-			Labels:      labels,
-			Annotations: map[string]string{AnnotationRemoteSvcFQName: fqName},
+			Name:      name,
+			Namespace: b.remote.Namespace,
+			Labels:    labels,
+			// As on Linkerd's endpoint mirrors: which remote Service, and
+			// which version of it, this one stands for.
+			Annotations: map[string]string{AnnotationRemoteSvcFQName: fqName, AnnotationRemoteResourceVersion: b.remote.ResourceVersion},
 		},
 		Spec: corev1.ServiceSpec{
 			Type:  corev1.ServiceTypeClusterIP,
@@ -86,13 +88,14 @@ func (b *builder) endpointMirror(host string, gateway []GatewayAddress) (Endpoin
 	return em, nil
 }
 
-// endpointsLabels are the labels of the Endpoints we write: the ownership
-// labels, extra, and skip-mirror when we write EndpointSlices ourselves, so
+// endpointsLabels are the labels of the Endpoints we write: the remote
+// Service's (as Linkerd copies them), the ownership labels, extra, and
+// skip-mirror when we write EndpointSlices ourselves, so
 // that kube-controller-manager's EndpointSliceMirroring controller does not
 // publish a second slice from them. Without our slices it is left to mirror
 // them, so that EndpointSlice consumers still see the mirror.
 func (b *builder) endpointsLabels(extra map[string]string) map[string]string {
-	labels := OwnershipLabels(b.link.TargetClusterName)
+	labels := b.labels()
 	maps.Copy(labels, extra)
 	if b.out.Slices {
 		labels[discoveryv1.LabelSkipMirror] = "true"

@@ -16,7 +16,7 @@ func wantEndpointMirror(host string, gatewaySubsets ...corev1.EndpointSubset) En
 	return EndpointMirror{
 		Hostname: host,
 		Service: localService(name, withLabels(labels), withPorts(svcPort("tcp", 5432, 5432)),
-			withAnnotations(map[string]string{AnnotationRemoteSvcFQName: fq})),
+			withAnnotations(map[string]string{AnnotationRemoteSvcFQName: fq, AnnotationRemoteResourceVersion: "42"})),
 		Endpoints: localEndpoints(name, epLabels(labels), withSubsets(gatewaySubsets...),
 			epAnnotations(map[string]string{AnnotationRemoteSvcFQName: fq, AnnotationRemoteGatewayIdentity: testIdentity})),
 	}
@@ -173,5 +173,32 @@ func TestDesiredForRejectsAHostnameThatCannotNameAService(t *testing.T) {
 	var ise *InvalidServiceError
 	if !errors.As(err, &ise) {
 		t.Fatalf("DesiredFor() error = %v, want an *InvalidServiceError", err)
+	}
+}
+
+// TestEveryObjectOfAHeadlessMirrorCarriesTheRemoteLabels: Linkerd's
+// endpoint mirrors carry the remote labels and resource version; the
+// headless Endpoints do too.
+func TestEveryObjectOfAHeadlessMirrorCarriesTheRemoteLabels(t *testing.T) {
+	remote := remoteDB(RemoteEndpoint{Hostname: "db-0", Ready: true})
+	remote.Service.Labels["app"] = "db"
+	d, err := DesiredFor(testLink(), remote, ModeGateway, liveGW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.EndpointMirrors) != 1 || d.Headless == nil {
+		t.Fatalf("want one endpoint mirror and a second phase, got %+v", d)
+	}
+	em := d.EndpointMirrors[0]
+	for what, labels := range map[string]map[string]string{
+		"mirror Service": d.Service.Labels, "headless Endpoints": d.Headless.Meta.Labels,
+		"endpoint mirror Service": em.Service.Labels, "endpoint mirror Endpoints": em.Endpoints.Labels,
+	} {
+		if labels["app"] != "db" {
+			t.Errorf("%s labels %v lack the remote label app=db", what, labels)
+		}
+	}
+	if rv := em.Service.Annotations[AnnotationRemoteResourceVersion]; rv != "42" {
+		t.Errorf("endpoint mirror remote-resource-version %q, want the remote's 42", rv)
 	}
 }

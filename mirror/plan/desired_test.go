@@ -178,7 +178,8 @@ func TestDesiredForServiceShape(t *testing.T) {
 				Service: wantWebMirror(
 					withLabels(merge(owned(), map[string]string{"app": "web"})),
 					withAnnotations(merge(webSvcAnns, map[string]string{"keep": "me"}))),
-				Endpoints: wantWebEndpoints(),
+				// The Endpoints carry the same labels (Linkerd's do, once).
+				Endpoints: wantWebEndpoints(epLabels(merge(owned(), map[string]string{"app": "web"}))),
 			},
 		},
 		{

@@ -113,12 +113,15 @@ func copyAnnotations(remote map[string]string, excluded []string) map[string]str
 	return out
 }
 
-// isExcluded applies a Link's exclusion list to one key: an entry ending in
-// "/*" excludes every key starting with what precedes the "*" (so
-// "example.com/*" excludes "example.com/a" but not "example.com"), any other
-// entry excludes exactly that key.
+// isExcluded applies a Link's exclusion list to one key: "*" alone excludes
+// every key; an entry ending in "/*" excludes every key starting with what
+// precedes the "*" (so "example.com/*" excludes "example.com/a" but not
+// "example.com"); any other entry excludes exactly that key.
 func isExcluded(key string, exclusions []string) bool {
 	for _, e := range exclusions {
+		if e == "*" {
+			return true
+		}
 		if prefix, ok := strings.CutSuffix(e, "*"); ok && strings.HasSuffix(prefix, "/") {
 			if strings.HasPrefix(key, prefix) {
 				return true

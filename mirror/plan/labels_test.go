@@ -94,7 +94,7 @@ func TestCopyLabels(t *testing.T) {
 			map[string]string{"example.com": "3", "other.com/a": "4"},
 		},
 		{"A * without a slash before it is an exact key", map[string]string{"abc": "1", "ab*": "2"}, []string{"ab*"}, map[string]string{"abc": "1"}},
-		{"A bare * is an exact key, not a wildcard", map[string]string{"a": "1"}, []string{"*"}, map[string]string{"a": "1"}},
+		{"A bare * excludes every key (it used to match a key named *, silently)", map[string]string{"a": "1", "*": "2"}, []string{"*"}, map[string]string{}},
 		{"No remote labels give an empty, non-nil map", nil, nil, map[string]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

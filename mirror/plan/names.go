@@ -96,3 +96,9 @@ func RemoteFromEndpointMirrorFQName(fq string) (namespace, name, hostname string
 	}
 	return namespace, name, host, true
 }
+
+// LeaseName is the Lease Linkerd's service mirror elects its writer on; the
+// same name makes a swap between the two controllers hand off cleanly
+// instead of running two writers, and lets `linkerd multicluster gateways`
+// and `svcmirror check` find the leader's pod through the holder.
+func LeaseName(link string) string { return "service-mirror-write-" + link }
