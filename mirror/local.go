@@ -71,7 +71,7 @@ func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.M
 			client: func(ns string) objectClient[*corev1.Endpoints] { return client.CoreV1().Endpoints(ns) },
 		},
 		slices: &writer[*discoveryv1.EndpointSlice]{
-			kind: plan.KindEndpointSlice, recent: newRecentWrites[*discoveryv1.EndpointSlice](), metrics: m,
+			kind: plan.KindEndpointSlice, recent: newGroupedRecentWrites(sliceServiceKey), metrics: m,
 			client: func(ns string) objectClient[*discoveryv1.EndpointSlice] {
 				return client.DiscoveryV1().EndpointSlices(ns)
 			},
@@ -81,10 +81,15 @@ func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.M
 
 func sliceServiceIndexFunc(obj any) ([]string, error) {
 	s := obj.(*discoveryv1.EndpointSlice)
-	if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
-		return []string{s.Namespace + "/" + svc}, nil
+	if s.Labels[discoveryv1.LabelServiceName] != "" {
+		return []string{sliceServiceKey(s)}, nil
 	}
 	return nil, nil
+}
+
+// sliceServiceKey is "<namespace>/<Service>" of an EndpointSlice.
+func sliceServiceKey(s *discoveryv1.EndpointSlice) string {
+	return s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
 }
 
 func headlessParentIndexFunc(obj any) ([]string, error) {
@@ -135,9 +140,7 @@ func (l *localState) slicesOf(namespace, service string) []*discoveryv1.Endpoint
 	for _, obj := range objs {
 		keys[objectKey(obj.(*discoveryv1.EndpointSlice))] = true
 	}
-	for _, k := range l.slices.recent.keysOf(func(s *discoveryv1.EndpointSlice) bool {
-		return s.Namespace == namespace && s.Labels[discoveryv1.LabelServiceName] == service
-	}) {
+	for _, k := range l.slices.recent.keysIn(namespace + "/" + service) {
 		keys[k] = true
 	}
 	var out []*discoveryv1.EndpointSlice
