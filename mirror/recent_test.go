@@ -2,11 +2,10 @@ package mirror
 
 import (
 	"slices"
-
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
