@@ -20,6 +20,7 @@ import (
 
 	"github.com/svcmirror/svcmirror/metrics"
 	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 // runOptions are `svcmirror run`'s flags.
@@ -34,6 +35,8 @@ type runOptions struct {
 	conflictRetry           time.Duration
 	gatewayResolveInterval  time.Duration
 	enablePprof             bool
+	endpointsAPI            string
+	flatEndpoints           bool
 	leaderElect             bool
 	election                mirror.Election
 }
@@ -65,6 +68,8 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.DurationVar(&o.conflictRetry, "conflict-retry", 30*time.Second, "how often to retry a mirror blocked by a foreign object of the same name")
 	fs.DurationVar(&o.gatewayResolveInterval, "gateway-resolve-interval", 30*time.Second, "how often the Link's gateway DNS names are resolved again")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve /debug/pprof on the metrics address")
+	fs.StringVar(&o.endpointsAPI, "endpoints-api", "both", "endpoint objects mirrors get: endpoints (core/v1, Linkerd's contract), endpointslices (discovery.k8s.io/v1) or both")
+	fs.BoolVar(&o.flatEndpoints, "flat-endpoints", true, "give remote-discovery (flat) mirrors EndpointSlices of the remote pods' addresses, for clients without a mesh on a flat network")
 	// Linkerd's service mirror elects on the same Lease with these timings,
 	// so a swap between the two controllers hands off without two writers.
 	// A standby takes over at most 30 s + 2 s after the leader's last
@@ -77,12 +82,32 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	return o.run
 }
 
+// output turns --endpoints-api and --flat-endpoints into the plan's Output.
+func (o *runOptions) output() (plan.Output, error) {
+	out := plan.Output{FlatEndpoints: o.flatEndpoints}
+	switch o.endpointsAPI {
+	case "endpoints":
+		out.Endpoints = true
+	case "endpointslices":
+		out.Slices = true
+	case "both":
+		out.Endpoints, out.Slices = true, true
+	default:
+		return out, fmt.Errorf("--endpoints-api must be endpoints, endpointslices or both, not %q", o.endpointsAPI)
+	}
+	return out, nil
+}
+
 func (o *runOptions) run(ctx context.Context) error {
 	if o.link == "" {
 		return errors.New("--link is required")
 	}
 	if o.workers < 1 {
 		return fmt.Errorf("--workers must be at least 1, not %d", o.workers)
+	}
+	output, err := o.output()
+	if err != nil {
+		return err
 	}
 	var election *mirror.Election
 	if o.leaderElect {
@@ -103,9 +128,8 @@ func (o *runOptions) run(ctx context.Context) error {
 		// audit log, which replica wrote what.
 		cfg.UserAgent += " (" + election.Identity + ")"
 	}
-	// Mirrors are written as core/v1 Endpoints (the Linkerd contract; the
-	// EndpointSlice mirroring controller publishes slices from them), and
-	// the API server warns about that on every request.
+	// Mirrors are written as core/v1 Endpoints too (the Linkerd contract),
+	// and the API server warns about that on every request.
 	cfg.WarningHandler = rest.NoWarnings{}
 	local, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -125,6 +149,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		EnableNamespaceCreation: o.enableNamespaceCreation,
 		ConflictRetry:           o.conflictRetry,
 		GatewayResolveInterval:  o.gatewayResolveInterval,
+		Output:                  output,
 		Election:                election,
 		Metrics:                 m,
 	})

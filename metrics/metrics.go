@@ -117,7 +117,7 @@ func New() *Metrics {
 	for _, r := range []string{"success", "retry", "retry_after", "permanent"} {
 		m.syncs.WithLabelValues(r)
 	}
-	for _, kind := range []string{"Service", "Endpoints"} {
+	for _, kind := range []string{"Service", "Endpoints", "EndpointSlice"} {
 		for _, op := range []string{"create", "update", "delete"} {
 			m.writes.WithLabelValues(kind, op)
 		}
@@ -217,8 +217,8 @@ func (m *Metrics) Synced(result string) {
 // NoopSync counts a sync that wrote nothing because nothing differed.
 func (m *Metrics) NoopSync() { m.noopSyncs.Inc() }
 
-// Wrote counts one local write: kind is Service or Endpoints, operation
-// create, update or delete.
+// Wrote counts one local write: kind is Service, Endpoints or
+// EndpointSlice, operation create, update or delete.
 func (m *Metrics) Wrote(kind, operation string) { m.writes.WithLabelValues(kind, operation).Inc() }
 
 // Propagated records the delay from a remote change to its local write.

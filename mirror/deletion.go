@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/klog/v2"
@@ -67,6 +68,8 @@ func (e *Engine) deleteUnattributed(ctx context.Context) error {
 			err = e.local.services.delete(ctx, o, causeLinkDeleted)
 		case *corev1.Endpoints:
 			err = e.local.endpoints.delete(ctx, o, causeLinkDeleted)
+		case *discoveryv1.EndpointSlice:
+			err = e.local.slices.delete(ctx, o, causeLinkDeleted)
 		}
 		if err != nil {
 			return err

@@ -213,20 +213,40 @@ func (c *Cluster) Services(namespace string) []cache.ObjectName {
 }
 
 // Endpoints returns every endpoint of the Service namespace/name across
-// its EndpointSlices.
+// its EndpointSlices. Addresses and Ports are shared with the cache: the
+// caller must not modify them.
 func (c *Cluster) Endpoints(namespace, name string) []plan.RemoteEndpoint {
 	objs, _ := c.slices.GetIndexer().ByIndex(serviceNameIndex, namespace+"/"+name)
 	var out []plan.RemoteEndpoint
 	for _, obj := range objs {
-		for _, e := range obj.(*discoveryv1.EndpointSlice).Endpoints {
-			ep := plan.RemoteEndpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
-			if e.Hostname != nil {
-				ep.Hostname = *e.Hostname
-			}
-			out = append(out, ep)
+		s := obj.(*discoveryv1.EndpointSlice)
+		for _, e := range s.Endpoints {
+			out = append(out, remoteEndpoint(s, e))
 		}
 	}
 	return out
+}
+
+// remoteEndpoint is what the engine keeps of one endpoint of slice s, with
+// the API's meaning of absent conditions: ready unless it says otherwise,
+// serving as ready when absent, not terminating when absent.
+func remoteEndpoint(s *discoveryv1.EndpointSlice, e discoveryv1.Endpoint) plan.RemoteEndpoint {
+	ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+	ep := plan.RemoteEndpoint{
+		Ready: ready, Serving: ready,
+		Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
+		AddressType: s.AddressType, Addresses: e.Addresses, Ports: s.Ports,
+	}
+	if e.Conditions.Serving != nil {
+		ep.Serving = *e.Conditions.Serving
+	}
+	if e.Hostname != nil {
+		ep.Hostname = *e.Hostname
+	}
+	if e.Zone != nil {
+		ep.Zone = *e.Zone
+	}
+	return ep
 }
 
 func sliceServiceIndex(obj any) ([]string, error) {
