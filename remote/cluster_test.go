@@ -67,8 +67,8 @@ func startFake(t *testing.T, objs ...*corev1.Service) (*Cluster, *fake.Clientset
 
 func TestOnlySelectedServicesAreCachedAndStripped(t *testing.T) {
 	c, _ := startFake(t, svc("gw", "true", "1"), svc("flat", "remote-discovery", "2"), svc("private", "false", "3"))
-	if len(c.services) != 2 {
-		t.Fatalf("%d Service informers, want 2 (labels.Nothing gets none)", len(c.services))
+	if len(c.current().services) != 2 {
+		t.Fatalf("%d Service informers, want 2 (labels.Nothing gets none)", len(c.current().services))
 	}
 	got, found := c.Service("ns", "gw")
 	if !found || got.ManagedFields != nil {
@@ -141,10 +141,10 @@ func TestServicePrefersTheNewestCopyMidRelabel(t *testing.T) {
 
 func TestReachabilityReportsEachChangeOnce(t *testing.T) {
 	var changes []bool
-	r := newReachability(fake.NewClientset(), func(ok bool, _ error) { changes = append(changes, ok) })
+	h := newHealth(fake.NewClientset(), Handlers{Reachability: func(ok bool, _ error) { changes = append(changes, ok) }}, func() {}, func(context.Context) {})
 	ctx := context.Background()
 	for _, err := range []error{nil, nil, errors.New("refused"), errors.New("refused again"), nil} {
-		r.set(ctx, err)
+		h.setReachable(ctx, err)
 	}
 	if diff := cmp.Diff([]bool{true, false, true}, changes); diff != "" {
 		t.Fatalf("changes (-want +got):\n%s", diff)
