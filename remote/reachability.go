@@ -51,8 +51,7 @@ type health struct {
 	mu         sync.Mutex
 	reachable  bool
 	reachKnown bool
-	credErr    *CredentialsError // nil: accepted (or not known yet)
-	credKnown  bool
+	credErr    *CredentialsError // nil: accepted (or not refused yet)
 	// unhealthy is set when the server stopped answering or refused the
 	// credentials after the watches last synced: the next return to
 	// health re-lists.
@@ -135,9 +134,11 @@ func (h *health) setReachable(ctx context.Context, err error) {
 // nil) and reports a change of state, or of what is refused, once.
 func (h *health) setCredentials(ctx context.Context, ce *CredentialsError) {
 	h.mu.Lock()
-	was, wasKnown := h.credErr, h.credKnown
-	changed := !wasKnown || (was == nil) != (ce == nil) || (ce != nil && was.Error() != ce.Error())
-	h.credErr, h.credKnown = ce, true
+	// Until refused, credentials count as accepted: the first report is a
+	// refusal, never a redundant "accepted" at every start-up.
+	was := h.credErr
+	changed := (was == nil) != (ce == nil) || (ce != nil && was.Error() != ce.Error())
+	h.credErr = ce
 	if ce != nil {
 		h.unhealthy = true
 	}
