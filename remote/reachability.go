@@ -18,13 +18,16 @@ import (
 // tiny next to the informers' watches. Informer errors alone cannot be
 // relied on, since client-go's reflectors retry a refused watch in their
 // own back-off without reporting to the watch error handler; they only
-// trigger an immediate check. While anything is wrong the check runs every
-// second: it is what notices the server's return, and the catch-up target
-// (a change made after the return reaches its mirror within 2 s) leaves no
-// room for a slower one.
+// trigger an immediate check. While anything is wrong the check runs twice
+// a second: it is what notices the server's return, and the catch-up
+// target (a change made after the return reaches its mirror within 2 s)
+// leaves no room for a slower one. A server that answers but is still
+// starting (it refuses even /version, or fails lists, for about a second
+// after a restart) is asked again sooner still.
 const (
 	reachableCheckInterval   = 5 * time.Second
-	unreachableCheckInterval = time.Second
+	unreachableCheckInterval = 500 * time.Millisecond
+	startingCheckInterval    = 100 * time.Millisecond
 	checkTimeout             = 5 * time.Second
 )
 
@@ -44,6 +47,8 @@ type health struct {
 	// authSeen is set by an informer's 401 or 403: the next check lists
 	// to find out exactly what is refused.
 	authSeen atomic.Bool
+	// starting is set while the server answers but does not serve yet.
+	starting atomic.Bool
 	// quiet silences the log lines of a candidate connection; the engine
 	// reports its problems as credentials problems instead.
 	quiet atomic.Bool
@@ -205,7 +210,10 @@ func (h *health) watchError(ctx context.Context, _ *cache.Reflector, err error) 
 func (h *health) run(ctx context.Context) {
 	for {
 		interval := reachableCheckInterval
-		if !h.ok() {
+		switch {
+		case h.starting.Load():
+			interval = startingCheckInterval
+		case !h.ok():
 			interval = unreachableCheckInterval
 		}
 		timer := time.NewTimer(interval)
@@ -229,6 +237,17 @@ func (h *health) check(ctx context.Context) {
 	reqCtx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	err := h.version(reqCtx)
+	h.starting.Store(false)
+	if apierrors.IsForbidden(err) {
+		// Every authenticated identity may read /version (RBAC's
+		// system:public-info-viewer), so a 403 here is not a missing
+		// permission: the authorizer of a server still starting has not
+		// loaded its roles (seen for up to a second after a restart).
+		h.setReachable(ctx, nil)
+		h.starting.Store(true)
+		klog.FromContext(ctx).V(4).Info("Remote API server answers but does not authorize requests yet", "err", err)
+		return
+	}
 	if ce := asCredentialsError(err, "get"); ce != nil {
 		// The server answered: it is the credentials it refuses (a bad
 		// token gets 401 even for /version).
@@ -259,6 +278,7 @@ func (h *health) check(ctx context.Context) {
 	if err != nil {
 		// Answers /version but does not serve lists yet (a server still
 		// starting): not healthy, nothing to report; check again soon.
+		h.starting.Store(true)
 		klog.FromContext(ctx).V(4).Info("Remote API server answers but does not serve lists yet", "err", err)
 		return
 	}

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -143,5 +145,38 @@ func TestTheServersReturnRelistsAtOnceAndSaysSo(t *testing.T) {
 	}
 	if _, found := c.Service("ns", "web"); !found {
 		t.Fatal("the new generation lost the Service")
+	}
+}
+
+func TestA403OnVersionIsAServerStartingNotACredentialsProblem(t *testing.T) {
+	client := fake.NewClientset()
+	var starting atomic.Bool
+	starting.Store(true)
+	client.PrependReactor("get", "version", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if starting.Load() {
+			// What a restarted API server answers before its RBAC
+			// authorizer has loaded the roles.
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{}, "",
+				errors.New(`User "system:serviceaccount:linkerd-multicluster:svcmirror-remote-reader" cannot get path "/version"`))
+		}
+		return false, nil, nil
+	})
+	var reports []error
+	recovered := 0
+	h := newHealth(client, Handlers{Credentials: func(err error) { reports = append(reports, err) }}, func() {}, func(context.Context) { recovered++ })
+	ctx := context.Background()
+	h.setReachable(ctx, errors.New("connection refused")) // the outage before the restart
+
+	h.check(ctx)
+	if len(reports) != 0 || h.credentials() != nil {
+		t.Fatalf("a 403 on /version was reported as refused credentials: %v", reports)
+	}
+	if !h.starting.Load() || h.ok() {
+		t.Fatal("a server refusing /version is taken as healthy, or not asked again soon")
+	}
+	starting.Store(false)
+	h.check(ctx)
+	if recovered != 1 || len(reports) != 0 || !h.ok() {
+		t.Fatalf("after the server finished starting: recovered %d times, reports %v, ok %v", recovered, reports, h.ok())
 	}
 }
