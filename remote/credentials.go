@@ -53,7 +53,7 @@ func (e *CredentialsError) Error() string {
 	if e.User != "" {
 		msg += " for " + e.User
 	}
-	return msg + "; grant it with manifests/rbac-remote.yaml)"
+	return msg + "; manifests/rbac-remote.yaml grants what svcmirror needs)"
 }
 
 func (e *CredentialsError) Unwrap() error { return e.Err }
