@@ -166,13 +166,13 @@ func (e *Engine) Ready() (bool, string) {
 		return false, "local caches not synced"
 	}
 	rc := e.conn.snapshot().Remote
-	switch {
-	case rc == nil:
+	if rc == nil {
 		return false, "no remote credentials loaded"
-	case !rc.HasSynced():
-		return false, "remote caches not synced"
-	case !rc.Reachable():
-		return false, "remote API server unreachable"
+	}
+	if why := rc.NotReady(); why != "" {
+		return false, why
+	}
+	switch {
 	case e.cfg.Election == nil:
 		return true, "ok"
 	case e.leading.Load():

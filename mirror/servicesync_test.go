@@ -24,6 +24,7 @@ import (
 	"github.com/svcmirror/svcmirror/metrics"
 	"github.com/svcmirror/svcmirror/mirror/plan"
 	"github.com/svcmirror/svcmirror/queue"
+	"github.com/svcmirror/svcmirror/remote"
 )
 
 // fakeRemote is the remote cluster as a sync reads it.
@@ -34,8 +35,10 @@ type fakeRemote struct {
 	liveGets  int
 }
 
-func (f *fakeRemote) HasSynced() bool { return true }
-func (f *fakeRemote) Reachable() bool { return true }
+func (f *fakeRemote) HasSynced() bool                              { return true }
+func (f *fakeRemote) Reachable() bool                              { return true }
+func (f *fakeRemote) NotReady() string                             { return "" }
+func (f *fakeRemote) CredentialsProblem() *remote.CredentialsError { return nil }
 func (f *fakeRemote) Service(ns, name string) (*corev1.Service, bool) {
 	s, ok := f.services[ns+"/"+name]
 	return s, ok
