@@ -158,9 +158,9 @@ func (e *Engine) remoteCredentials(err error) {
 	e.status.changed()
 }
 
-// note sends a Normal Event on the Link.
+// note sends a Normal Event on the Link; a standby sends none, as warn.
 func (r *statusReporter) note(obj *unstructured.Unstructured, reason, msg string) {
-	if obj != nil {
+	if obj != nil && r.leading() {
 		r.events.Event(linkRef(obj), corev1.EventTypeNormal, reason, msg)
 	}
 }
