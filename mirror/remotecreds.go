@@ -158,6 +158,20 @@ func (e *Engine) remoteCredentials(err error) {
 	e.status.changed()
 }
 
+// credentialsOnLeading repeats, for a replica that has just become the
+// leader, a refusal of the credentials that it heard while standing by:
+// only the leader sends Events, and the remote reports each change once.
+func (e *Engine) credentialsOnLeading() {
+	rc := e.conn.snapshot().Remote
+	if rc == nil {
+		return
+	}
+	if p := rc.CredentialsProblem(); p != nil {
+		obj, _, _ := e.links.read()
+		e.status.warn(obj, "InvalidCredentials", "The remote API server refuses the credentials; mirrors are kept as they are: "+remote.Describe(p))
+	}
+}
+
 // note sends a Normal Event on the Link; a standby sends none, as warn.
 func (r *statusReporter) note(obj *unstructured.Unstructured, reason, msg string) {
 	if obj != nil && r.leading() {
