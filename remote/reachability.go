@@ -28,7 +28,11 @@ const (
 	reachableCheckInterval   = 5 * time.Second
 	unreachableCheckInterval = 500 * time.Millisecond
 	startingCheckInterval    = 100 * time.Millisecond
-	checkTimeout             = 5 * time.Second
+	// After this many 403s in a row on /version (5 s at the starting
+	// interval) the server is not starting: its RBAC lacks the usual
+	// system:public-info-viewer binding, and the answer itself counts.
+	maxStartingVersionRefusals = 50
+	checkTimeout               = 5 * time.Second
 )
 
 // health tracks whether the remote API server answers and whether it
@@ -49,6 +53,8 @@ type health struct {
 	authSeen atomic.Bool
 	// starting is set while the server answers but does not serve yet.
 	starting atomic.Bool
+	// versionRefusals counts 403s in a row on /version.
+	versionRefusals atomic.Int32
 	// quiet silences the log lines of a candidate connection; the engine
 	// reports its problems as credentials problems instead.
 	quiet atomic.Bool
@@ -238,6 +244,11 @@ func (h *health) check(ctx context.Context) {
 	defer cancel()
 	err := h.version(reqCtx)
 	h.starting.Store(false)
+	if !apierrors.IsForbidden(err) {
+		h.versionRefusals.Store(0)
+	} else if h.versionRefusals.Add(1) > maxStartingVersionRefusals {
+		err = nil // it answered; whether it serves our lists is Validate's question
+	}
 	if apierrors.IsForbidden(err) {
 		// Every authenticated identity may read /version (RBAC's
 		// system:public-info-viewer), so a 403 here is not a missing

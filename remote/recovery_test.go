@@ -179,4 +179,15 @@ func TestA403OnVersionIsAServerStartingNotACredentialsProblem(t *testing.T) {
 	if recovered != 1 || len(reports) != 0 || !h.ok() {
 		t.Fatalf("after the server finished starting: recovered %d times, reports %v, ok %v", recovered, reports, h.ok())
 	}
+
+	// A server whose RBAC never lets anyone read /version is not starting
+	// for ever: after a while its answer counts, and lists decide.
+	starting.Store(true)
+	h.setReachable(ctx, errors.New("connection refused"))
+	for i := 0; i <= maxStartingVersionRefusals; i++ {
+		h.check(ctx)
+	}
+	if recovered != 2 || h.starting.Load() || !h.ok() {
+		t.Fatalf("a server refusing /version for good: recovered %d times (want 2), still polled as starting %v, ok %v", recovered, h.starting.Load(), h.ok())
+	}
 }
