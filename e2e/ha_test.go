@@ -43,7 +43,8 @@ func startReplica(t *testing.T, p *testbed.Pair, name, kubeconfig string) *repli
 }
 
 // writesBy counts the successful Service and Endpoints writes the source
-// API server logged for replica name (its user agent names it).
+// API server logged for replica name (its user agent names it; "" counts
+// every replica's).
 func writesBy(t *testing.T, c *testbed.Cluster, name string, since time.Time) int {
 	t.Helper()
 	writes, err := c.AuditWrites()
@@ -53,7 +54,7 @@ func writesBy(t *testing.T, c *testbed.Cluster, name string, since time.Time) in
 	n := 0
 	for _, w := range writes {
 		r := w.ObjectRef.Resource
-		if strings.Contains(w.UserAgent, "("+name+")") && (r == "services" || r == "endpoints") &&
+		if strings.HasPrefix(w.UserAgent, "svcmirror/") && strings.Contains(w.UserAgent, "("+name) && (r == "services" || r == "endpoints") &&
 			w.ResponseStatus.Code < 300 && !w.Received.Before(since) {
 			n++
 		}
@@ -140,6 +141,9 @@ func TestOnlyTheLeaderWritesAndAStandbyTakesOver(t *testing.T) {
 	waitService(t, p.Source, "apps", "svc-1-"+clusterName, func(s *corev1.Service) (bool, string) {
 		return s.Labels["version"] == "2", "label not mirrored yet"
 	})
+	waitEndpoints(t, p.Source, "apps", "svc-1-"+clusterName, func(ep *corev1.Endpoints) (bool, string) {
+		return ep.Labels["version"] == "2", "label not on the Endpoints yet"
+	})
 	took := time.Since(killed)
 	t.Logf("failover: the change made at the kill reached its mirror %s later", took.Round(10*time.Millisecond))
 	if took > haLease+2*time.Second {
@@ -212,6 +216,9 @@ func TestALeaderCutOffFromItsAPIServerStopsWriting(t *testing.T) {
 	updateRemote(t, p.Target, "apps", "web", func(s *corev1.Service) { s.Labels["version"] = "2" })
 	waitService(t, p.Source, "apps", "web-"+clusterName, func(s *corev1.Service) (bool, string) {
 		return s.Labels["version"] == "2", "label not mirrored yet"
+	})
+	waitEndpoints(t, p.Source, "apps", "web-"+clusterName, func(ep *corev1.Endpoints) (bool, string) {
+		return ep.Labels["version"] == "2", "label not on the Endpoints yet"
 	})
 	if got := writesBy(t, p.Source, "replica-a", restored); got != 0 {
 		t.Errorf("the deposed leader wrote %d times after its connection came back", got)

@@ -27,6 +27,7 @@
 //	svcmirror_writes_total{kind,operation}                      counter: local objects written
 //	svcmirror_propagation_seconds                               histogram: remote change seen → local write done
 //	svcmirror_skips_total{reason}                               counter: services not mirrored, by reason
+//	svcmirror_local_reachable                                   gauge 1/0
 //	svcmirror_remote_reachable                                  gauge 1/0: the remote API server answers
 //	svcmirror_remote_credentials_valid                          gauge 1/0: 0 while the remote API server refuses the credentials (401, or 403 naming a missing permission)
 //	svcmirror_last_successful_sync_timestamp_seconds            gauge
@@ -73,6 +74,7 @@ type Metrics struct {
 	propagation      prometheus.Histogram
 	skips            *prometheus.CounterVec
 	remoteReachable  prometheus.Gauge
+	localReachable   prometheus.Gauge
 	remoteCredsValid prometheus.Gauge
 	lastSuccessfulAt prometheus.Gauge
 	linkValid        prometheus.Gauge
@@ -105,6 +107,8 @@ func New() *Metrics {
 	m.propagation = f.histogram("svcmirror_propagation_seconds", "Time from a remote change being seen to the local write that reflects it.",
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60})
 	m.skips = f.counterVec("svcmirror_skips_total", "Remote Services not mirrored, by reason (MissingNamespace, Conflict, InvalidService).", "reason")
+	m.localReachable = f.gauge("svcmirror_local_reachable", "Whether the local API server answers (1).")
+	m.localReachable.Set(1)
 	m.remoteReachable = f.gauge("svcmirror_remote_reachable", "Whether the remote API server answers (1).")
 	m.remoteCredsValid = f.gauge("svcmirror_remote_credentials_valid", "Whether the remote API server accepts the credentials (1); 0 while it answers 401 or 403.")
 	// Valid until refused: 0 must mean an operator has to act, never "not
@@ -235,6 +239,9 @@ func (m *Metrics) Skipped(reason string) { m.skips.WithLabelValues(reason).Inc()
 
 // RemoteReachable sets whether the remote API server answers.
 func (m *Metrics) RemoteReachable(ok bool) { m.remoteReachable.Set(boolFloat(ok)) }
+
+// LocalReachable records whether the local API server answers.
+func (m *Metrics) LocalReachable(ok bool) { m.localReachable.Set(boolFloat(ok)) }
 
 // RemoteCredentialsValid sets whether the remote API server accepts the
 // credentials.

@@ -74,6 +74,8 @@ type Engine struct {
 	changes *changeClock
 	// failures collapses repeated sync failures into a few log lines.
 	failures *syncFailures
+	// localHealth says whether the local API server answers.
+	localHealth *localHealth
 	// local and services exist once the Link names its cluster.
 	local    *localState
 	services *serviceSyncer
@@ -131,6 +133,12 @@ func New(cfg Config) *Engine {
 		leading: e.writes,
 	}
 	e.gw = newGatewayWatcher(cfg.GatewayResolveInterval, cfg.Metrics, e.gatewayChanged)
+	e.localHealth = &localHealth{client: cfg.Local, metrics: cfg.Metrics, recovered: func() {
+		if e.local != nil {
+			e.queue.Add(e.linkKey())
+			e.enqueueAll()
+		}
+	}}
 	return e
 }
 
@@ -165,6 +173,9 @@ func (e *Engine) Ready() (bool, string) {
 	if !e.localSynced.Load() {
 		return false, "local caches not synced"
 	}
+	if why := e.localHealth.notReady(); why != "" {
+		return false, why
+	}
 	rc := e.conn.snapshot().Remote
 	if rc == nil {
 		return false, "no remote credentials loaded"
@@ -194,6 +205,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	e.links.run(ctx)
 	go e.failures.run(ctx)
+	go e.localHealth.run(ctx)
 	if !cache.WaitFor(ctx, "", e.links.synced()...) {
 		return ctx.Err()
 	}
