@@ -27,9 +27,9 @@ const (
 
 // linkedPair starts a source and a target cluster, links them with
 // svcmirror's manifests and writes the Link with the given gateway.
-func linkedPair(t testing.TB, extraSpec map[string]any) *testbed.Pair {
+func linkedPair(t testing.TB, extraSpec map[string]any, opts ...func(*testbed.Options)) *testbed.Pair {
 	t.Helper()
-	cs := testbed.StartAll(t, []string{"source", "target"})
+	cs := testbed.StartAll(t, []string{"source", "target"}, opts...)
 	ctx := context.Background()
 	p, err := testbed.LinkClusters(ctx, cs[0], cs[1], clusterName)
 	if err != nil {

@@ -85,15 +85,8 @@ func waitReadyAs(t *testing.T, r *replica, role string) {
 // over within the lease duration plus 2 s, writing exactly the change made
 // meanwhile and nothing else (its caches were warm).
 func TestOnlyTheLeaderWritesAndAStandbyTakesOver(t *testing.T) {
-	cs := testbed.StartAll(t, []string{"source", "target"}, testbed.WithAuditLog())
+	p := linkedPair(t, nil, testbed.WithAuditLog())
 	ctx := context.Background()
-	p, err := testbed.LinkClusters(ctx, cs[0], cs[1], clusterName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ApplyLink(ctx, p.LinkObject(gatewayIP, nil)); err != nil {
-		t.Fatal(err)
-	}
 	const n = 10
 	for i := range n {
 		makeRemoteService(t, p.Target, "apps", fmt.Sprintf("svc-%d", i), fmt.Sprintf("10.0.0.%d", i+1), exported("true"))
@@ -164,15 +157,8 @@ func TestOnlyTheLeaderWritesAndAStandbyTakesOver(t *testing.T) {
 // lease can pass, the standby takes over, and the old leader, once its
 // connection is back, writes nothing.
 func TestALeaderCutOffFromItsAPIServerStopsWriting(t *testing.T) {
-	cs := testbed.StartAll(t, []string{"source", "target"}, testbed.WithAuditLog())
+	p := linkedPair(t, nil, testbed.WithAuditLog())
 	ctx := context.Background()
-	p, err := testbed.LinkClusters(ctx, cs[0], cs[1], clusterName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ApplyLink(ctx, p.LinkObject(gatewayIP, nil)); err != nil {
-		t.Fatal(err)
-	}
 	makeRemoteService(t, p.Target, "apps", "web", "10.0.0.1", exported("true"))
 	if err := p.Source.EnsureNamespace(ctx, "apps"); err != nil {
 		t.Fatal(err)

@@ -21,15 +21,8 @@ import (
 func TestLocalOutageIsReportedAndCaughtUpExactly(t *testing.T) {
 	// The audit log outlives the API server's restart; its request
 	// counters would not.
-	cs := testbed.StartAll(t, []string{"source", "target"}, testbed.WithAuditLog())
+	p := linkedPair(t, nil, testbed.WithAuditLog())
 	ctx := context.Background()
-	p, err := testbed.LinkClusters(ctx, cs[0], cs[1], clusterName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ApplyLink(ctx, p.LinkObject(gatewayIP, nil)); err != nil {
-		t.Fatal(err)
-	}
 	const ns = "apps"
 	if err := p.Source.EnsureNamespace(ctx, ns); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Action is what the engine should do about one local object.
@@ -64,22 +65,9 @@ func (a Action) String() string {
 // internalTrafficPolicy, nodePorts, metadata, status) are never compared and
 // are kept on update.
 func PlanService(desired, existing *corev1.Service) (Action, *corev1.Service) {
-	switch {
-	case desired == nil && existing == nil:
-		return ActionNone, nil
-	case desired == nil:
-		if existing.Labels[LabelMirroredService] != "true" || existing.Labels[LabelClusterName] == "" {
-			return ActionConflict, nil
-		}
-		return ActionDelete, existing
-	case existing == nil:
-		return ActionCreate, desired
-	case !IsOwnedBy(existing, desired.Labels[LabelClusterName]):
-		return ActionConflict, nil
-	case isHeadless(desired) != isHeadless(existing):
-		return ActionRecreate, desired
-	case serviceInSync(desired, existing):
-		return ActionNone, nil
+	action := decide(desired, existing, func(d, e *corev1.Service) bool { return isHeadless(d) != isHeadless(e) }, serviceInSync)
+	if action != ActionUpdate {
+		return action, picked(action, desired, existing)
 	}
 	out := existing.DeepCopy()
 	out.Labels = maps.Clone(desired.Labels)
@@ -93,26 +81,55 @@ func PlanService(desired, existing *corev1.Service) (Action, *corev1.Service) {
 	return ActionUpdate, out
 }
 
+// decide is the decision table every Plan function shares (PlanService's
+// doc comment shows it): recreate says whether the two differ in a field
+// the API server cannot change in place (nil: none), inSync whether the
+// owned fields are equal.
+func decide[T interface {
+	metav1.Object
+	comparable
+}](desired, existing T, recreate, inSync func(desired, existing T) bool) Action {
+	var none T
+	switch {
+	case desired == none && existing == none:
+		return ActionNone
+	case desired == none:
+		if l := existing.GetLabels(); l[LabelMirroredService] != "true" || l[LabelClusterName] == "" {
+			return ActionConflict
+		}
+		return ActionDelete
+	case existing == none:
+		return ActionCreate
+	case !IsOwnedBy(existing, desired.GetLabels()[LabelClusterName]):
+		return ActionConflict
+	case recreate != nil && recreate(desired, existing):
+		return ActionRecreate
+	case inSync(desired, existing):
+		return ActionNone
+	}
+	return ActionUpdate
+}
+
+// picked is the object that goes with an action other than Update: the
+// existing one to delete, the desired one to create, none otherwise.
+func picked[T any](action Action, desired, existing *T) *T {
+	switch action {
+	case ActionDelete:
+		return existing
+	case ActionCreate, ActionRecreate:
+		return desired
+	}
+	return nil
+}
+
 // PlanEndpoints decides what to do about one mirror Endpoints; desired is nil
 // when none should exist, existing when there is none. The decision table is
 // PlanService's without the headless row. Owned fields: the label and
 // annotation maps and the subsets, compared after normalising (address and
 // port order, nil versus empty, the TCP protocol default).
 func PlanEndpoints(desired, existing *corev1.Endpoints) (Action, *corev1.Endpoints) {
-	switch {
-	case desired == nil && existing == nil:
-		return ActionNone, nil
-	case desired == nil:
-		if existing.Labels[LabelMirroredService] != "true" || existing.Labels[LabelClusterName] == "" {
-			return ActionConflict, nil
-		}
-		return ActionDelete, existing
-	case existing == nil:
-		return ActionCreate, desired
-	case !IsOwnedBy(existing, desired.Labels[LabelClusterName]):
-		return ActionConflict, nil
-	case endpointsInSync(desired, existing):
-		return ActionNone, nil
+	if action := decide(desired, existing, nil, endpointsInSync); action != ActionUpdate {
+		return action, picked(action, desired, existing)
 	}
 	out := existing.DeepCopy()
 	out.Labels = maps.Clone(desired.Labels)

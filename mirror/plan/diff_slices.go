@@ -19,22 +19,9 @@ import (
 // someone added is drift) and the ports, compared after normalising (see
 // slicesInSync).
 func PlanSlice(desired, existing *discoveryv1.EndpointSlice) (Action, *discoveryv1.EndpointSlice) {
-	switch {
-	case desired == nil && existing == nil:
-		return ActionNone, nil
-	case desired == nil:
-		if existing.Labels[LabelMirroredService] != "true" || existing.Labels[LabelClusterName] == "" {
-			return ActionConflict, nil
-		}
-		return ActionDelete, existing
-	case existing == nil:
-		return ActionCreate, desired
-	case !IsOwnedBy(existing, desired.Labels[LabelClusterName]):
-		return ActionConflict, nil
-	case desired.AddressType != existing.AddressType:
-		return ActionRecreate, desired
-	case slicesInSync(desired, existing):
-		return ActionNone, nil
+	recreate := func(d, e *discoveryv1.EndpointSlice) bool { return d.AddressType != e.AddressType }
+	if action := decide(desired, existing, recreate, slicesInSync); action != ActionUpdate {
+		return action, picked(action, desired, existing)
 	}
 	out := existing.DeepCopy()
 	out.Labels = maps.Clone(desired.Labels)
