@@ -28,6 +28,8 @@ type command struct {
 var commands = []command{
 	{name: "version", summary: "print the version", flags: versionFlags},
 	{name: "run", summary: "run the service mirror for one Link", flags: runFlags},
+	{name: "install", summary: "print what one link needs on the source cluster (RBAC, Deployment, ...)", flags: installFlags},
+	{name: "link", summary: "make read-only credentials on the target cluster and print the Link and Secret for the source", flags: linkFlags},
 }
 
 func main() {
@@ -64,7 +66,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		out = stdout
+		out, errOut = stdout, stderr
 		if err := run(ctx); err != nil {
 			klog.FromContext(ctx).Error(err, "Exiting", "command", c.name)
 			fmt.Fprintf(stderr, "svcmirror %s: %v\n", c.name, err)
@@ -79,8 +81,12 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// out is where subcommands print their results.
-var out io.Writer = os.Stdout
+// out is where subcommands print their results, errOut their notes to
+// the operator (kept off stdout, which is often piped to kubectl).
+var (
+	out    io.Writer = os.Stdout
+	errOut io.Writer = os.Stderr
+)
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: svcmirror <command> [flags]\n\nCommands:")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/svcmirror/svcmirror/metrics"
 	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/remote"
 )
 
 // runOptions are `svcmirror run`'s flags.
@@ -34,6 +35,7 @@ type runOptions struct {
 	conflictRetry           time.Duration
 	gatewayResolveInterval  time.Duration
 	enablePprof             bool
+	tokenRenewalFraction    float64
 }
 
 // Client limits: a 5,000-service link converging from scratch makes about
@@ -63,6 +65,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.DurationVar(&o.conflictRetry, "conflict-retry", 30*time.Second, "how often to retry a mirror blocked by a foreign object of the same name")
 	fs.DurationVar(&o.gatewayResolveInterval, "gateway-resolve-interval", 30*time.Second, "how often the Link's gateway DNS names are resolved again")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve /debug/pprof on the metrics address")
+	fs.Float64Var(&o.tokenRenewalFraction, "token-renewal-fraction", remote.DefaultRenewalFraction, "fraction of an expiring remote token's life after which the daemon renews it")
 	return o.run
 }
 
@@ -72,6 +75,9 @@ func (o *runOptions) run(ctx context.Context) error {
 	}
 	if o.workers < 1 {
 		return fmt.Errorf("--workers must be at least 1, not %d", o.workers)
+	}
+	if o.tokenRenewalFraction <= 0 || o.tokenRenewalFraction >= 1 {
+		return fmt.Errorf("--token-renewal-fraction must be between 0 and 1 (exclusive), not %v", o.tokenRenewalFraction)
 	}
 	logger := klog.FromContext(ctx)
 	cfg, err := localConfig(o.kubeconfig)
@@ -120,7 +126,15 @@ func (o *runOptions) run(ctx context.Context) error {
 	}
 	logger.Info("Starting svcmirror", "version", version, "link", klog.KRef(o.namespace, o.link), "adminAddr", listener.Addr().String(), "workers", o.workers, "gcPercent", gcPercent)
 
+	renewCtx, stopRenewal := context.WithCancel(ctx)
+	renewalDone := make(chan struct{})
+	go func() {
+		defer close(renewalDone)
+		runTokenRenewal(renewCtx, local, dyn, o.namespace, o.link, o.tokenRenewalFraction)
+	}()
 	runErr := engine.Run(ctx)
+	stopRenewal()
+	<-renewalDone
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
