@@ -40,6 +40,15 @@ type Pair struct {
 // the credentials Secret; the Link itself is left to the caller (see
 // LinkObject), so tests can write good and bad ones.
 func LinkClusters(ctx context.Context, source, target *Cluster, clusterName string) (*Pair, error) {
+	return LinkClustersWith(ctx, source, target, manifests.InstallOptions{Link: clusterName})
+}
+
+// LinkClustersWith is LinkClusters with the source cluster's RBAC rendered
+// by manifests.Install with install (install.Link is the cluster name; the
+// namespace is always LinkNamespace).
+func LinkClustersWith(ctx context.Context, source, target *Cluster, install manifests.InstallOptions) (*Pair, error) {
+	clusterName := install.Link
+	install.Namespace = LinkNamespace
 	for _, c := range []*Cluster{source, target} {
 		if err := c.EnsureNamespace(ctx, LinkNamespace); err != nil {
 			return nil, err
@@ -54,7 +63,7 @@ func LinkClusters(ctx context.Context, source, target *Cluster, clusterName stri
 	// The link's RBAC only: the Deployment's pods would never run here, and
 	// its metrics Service would add Service and Endpoints writes to the
 	// counts the tests read.
-	installed, err := manifests.Install(manifests.InstallOptions{Link: clusterName, Namespace: LinkNamespace})
+	installed, err := manifests.Install(install)
 	if err != nil {
 		return nil, err
 	}
