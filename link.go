@@ -81,6 +81,11 @@ type linkOptions struct {
 }
 
 func linkFlags(fs *flag.FlagSet) func(context.Context) error {
+	return newLinkOptions(fs).run
+}
+
+// newLinkOptions registers the flags on fs.
+func newLinkOptions(fs *flag.FlagSet) *linkOptions {
 	o := &linkOptions{fs: fs}
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the TARGET (remote) cluster; $KUBECONFIG or ~/.kube/config when empty")
 	fs.StringVar(&o.context, "context", "", "kubeconfig context of the target cluster; the current one when empty")
@@ -107,12 +112,17 @@ func linkFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.DurationVar(&o.probePeriod, "probe-period", 3*time.Second, "time between gateway probes")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", mirror.DefaultProbeTimeout, "timeout of one gateway probe")
 	fs.IntVar(&o.probeFailureThreshold, "probe-failure-threshold", mirror.DefaultProbeFailureThreshold, "consecutive failed probes after which the gateway counts as down")
-	return o.run
+	return o
+}
+
+// parsed notes which flags were given, once the flag set is parsed.
+func (o *linkOptions) parsed() {
+	o.set = map[string]bool{}
+	o.fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 }
 
 func (o *linkOptions) run(ctx context.Context) error {
-	o.set = map[string]bool{}
-	o.fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	o.parsed()
 	if o.clusterName == "" {
 		return errors.New("--cluster-name is required")
 	}
