@@ -320,3 +320,59 @@ func claimsOf(t testing.TB, kubeconfig []byte) remote.TokenClaims {
 func tokenRequest(seconds int64) *authenticationv1.TokenRequest {
 	return &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &seconds}}
 }
+
+// TestLinkWithLongLivedToken: --token-ttl=0 makes the long-lived token
+// Secret Linkerd's link uses, waits for the token controller to fill it,
+// and prints credentials that never expire, work, and are read-only. Run
+// again, it changes nothing and prints the same token.
+func TestLinkWithLongLivedToken(t *testing.T) {
+	target := testbed.Start(t, "target")
+	args := []string{"link", "--kubeconfig=" + target.KubeconfigPath, "--cluster-name=east", "--gateway=false", "--token-ttl=0"}
+	credentials := func() []byte {
+		for _, o := range mustDecode(t, cli(t, args...)) {
+			if o.GetKind() == "Secret" {
+				s, _, _ := unstructured.NestedString(o.Object, "stringData", remote.KubeconfigKey)
+				return []byte(s)
+			}
+		}
+		t.Fatal("no credentials Secret printed")
+		return nil
+	}
+	kubeconfig := credentials()
+	c := claimsOf(t, kubeconfig)
+	if c.Expires() || c.ServiceAccount != manifests.RemoteServiceAccount {
+		t.Fatalf("claims %+v, want a token of %s that never expires", c, manifests.RemoteServiceAccount)
+	}
+	ctx := context.Background()
+	s, err := target.Client.CoreV1().Secrets(testbed.LinkNamespace).Get(ctx, manifests.RemoteServiceAccount+"-token", metav1.GetOptions{})
+	if err != nil || s.Type != corev1.SecretTypeServiceAccountToken {
+		t.Fatalf("long-lived token Secret: %v %v", err, s)
+	}
+	rc := clientFor(t, kubeconfig)
+	if _, err := rc.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{}); err != nil {
+		t.Errorf("the long-lived credentials cannot list EndpointSlices: %v", err)
+	}
+	_, err = rc.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	wantForbidden(t, "long-lived credentials list pods", err)
+	if again, _ := remote.BearerToken(credentials()); again != mustToken(t, kubeconfig) {
+		t.Error("a second svcmirror link --token-ttl=0 printed another token: the token Secret was replaced")
+	}
+}
+
+func mustDecode(t testing.TB, yaml []byte) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := manifests.Decode("output", yaml)
+	if err != nil {
+		t.Fatalf("decode: %v\n%s", err, yaml)
+	}
+	return objs
+}
+
+func mustToken(t testing.TB, kubeconfig []byte) string {
+	t.Helper()
+	tok, err := remote.BearerToken(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
