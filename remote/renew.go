@@ -179,23 +179,33 @@ func (r *Renewer) Run(ctx context.Context) error {
 	}
 
 	l := &renewLoop{r: r, store: inf.GetStore(), retry: renewRetryFirst}
+	var timer <-chan time.Time
+	decide, decidedOn := true, ""
 	for {
-		st, wait := l.step(ctx)
-		var timer <-chan time.Time
-		if wait > 0 {
-			// The timer exists before the state is reported, so that
-			// whoever acts on the report (a test stepping a fake clock)
-			// cannot get ahead of it.
-			timer = r.cfg.Clock.After(wait)
-		}
-		if st != nil {
-			r.report(ctx, *st)
+		if decide {
+			st, wait := l.step(ctx)
+			decidedOn = l.currentVersion()
+			timer = nil
+			if wait > 0 {
+				// The timer exists before the state is reported, so that
+				// whoever acts on the report (a test stepping a fake
+				// clock) cannot get ahead of it.
+				timer = r.cfg.Clock.After(wait)
+			}
+			if st != nil {
+				r.report(ctx, *st)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+			// Only a new version of the Secret is news: the informer's
+			// first delivery, or the echo of our own write, must not cut
+			// short a retry back-off or a schedule.
+			decide = l.currentVersion() != decidedOn
 		case <-timer:
+			decide = true
 		}
 	}
 }
@@ -226,6 +236,15 @@ func (l *renewLoop) current() *corev1.Secret {
 	}
 	l.written = nil
 	return s
+}
+
+// currentVersion identifies the Secret as current sees it (its
+// resourceVersion and kubeconfig); empty when there is none.
+func (l *renewLoop) currentVersion() string {
+	if s := l.current(); s != nil {
+		return s.ResourceVersion + "\x00" + string(s.Data[KubeconfigKey])
+	}
+	return ""
 }
 
 // step makes one decision: it renews the token if it is due and returns the
