@@ -273,6 +273,17 @@ func TestTokenRenewal(t *testing.T) {
 		t.Fatalf("renewed token %+v, want the same ServiceAccount and lifetime as %+v", renewed, firstClaims)
 	}
 
+	logData, err := os.ReadFile(filepath.Join(d.dir, fmt.Sprintf("svcmirror-%d.log", d.runNo)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewals := bytes.Count(logData, []byte(`"Renewed the remote token"`))
+	if renewals == 0 {
+		t.Fatal("the Secret has a new token, but the daemon logged no renewal")
+	}
+	t.Logf("renewals logged by the daemon so far: %d; token issued at %s, expires at %s (first expired at %s)",
+		renewals, renewed.IssuedAt, renewed.Expiry, firstClaims.Expiry)
+
 	updateRemote(t, p.Target, ns, "web", func(s *corev1.Service) { s.Labels["after"] = "renewal" })
 	waitService(t, p.Source, ns, mirror, func(s *corev1.Service) (bool, string) {
 		return s.Labels["after"] == "renewal", "a change after the renewal reaches the mirror"
