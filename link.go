@@ -26,7 +26,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/svcmirror/svcmirror/manifests"
-	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 	"github.com/svcmirror/svcmirror/remote"
 )
 
@@ -45,9 +45,9 @@ const (
 
 // Names Linkerd's gateway Service uses for its ports and annotations.
 const (
-	gatewayPortName          = "mc-gateway"
-	probePortName            = "mc-probe"
-	gatewayIdentityAnnotaton = "mirror.linkerd.io/gateway-identity"
+	gatewayPortName           = "mc-gateway"
+	probePortName             = "mc-probe"
+	gatewayIdentityAnnotation = "mirror.linkerd.io/gateway-identity"
 )
 
 // linkOptions are `svcmirror link`'s flags.
@@ -99,8 +99,8 @@ func newLinkOptions(fs *flag.FlagSet) *linkOptions {
 	fs.StringVar(&o.gatewayAddresses, "gateway-addresses", "", "comma-separated IPs or DNS names of the target's gateway, as the source cluster reaches it")
 	fs.IntVar(&o.gatewayPort, "gateway-port", 4143, "the gateway's data port (from --gateway-service's port "+gatewayPortName+" when not given)")
 	fs.StringVar(&o.gatewayService, "gateway-service", "", "namespace/name of the gateway Service in the target cluster, whose load-balancer status gives the addresses")
-	fs.StringVar(&o.gatewayIdentity, "gateway-identity", "", "the gateway's mTLS identity; from --gateway-service's "+gatewayIdentityAnnotaton+" annotation, else Linkerd's default")
-	fs.StringVar(&o.clusterDomain, "cluster-domain", mirror.DefaultClusterDomain, "the target cluster's DNS domain")
+	fs.StringVar(&o.gatewayIdentity, "gateway-identity", "", "the gateway's mTLS identity; from --gateway-service's "+gatewayIdentityAnnotation+" annotation, else Linkerd's default")
+	fs.StringVar(&o.clusterDomain, "cluster-domain", plan.DefaultClusterDomain, "the target cluster's DNS domain")
 	fs.StringVar(&o.linkerdNamespace, "linkerd-namespace", "linkerd", "Linkerd's control-plane namespace in the target (informational)")
 	fs.StringVar(&o.selector, "selector", "mirror.linkerd.io/exported=true", "label selector of the Services exported in gateway mode; empty exports none")
 	fs.StringVar(&o.remoteDiscoverySelector, "remote-discovery-selector", "mirror.linkerd.io/exported=remote-discovery", "label selector of the Services exported in flat (remote-discovery) mode; empty exports none")
@@ -110,8 +110,8 @@ func newLinkOptions(fs *flag.FlagSet) *linkOptions {
 	fs.StringVar(&o.probePath, "probe-path", "/ready", "HTTP path probed on the gateway; empty disables probing")
 	fs.IntVar(&o.probePort, "probe-port", 4191, "port probed on the gateway (from --gateway-service's port "+probePortName+" when not given)")
 	fs.DurationVar(&o.probePeriod, "probe-period", 3*time.Second, "time between gateway probes")
-	fs.DurationVar(&o.probeTimeout, "probe-timeout", mirror.DefaultProbeTimeout, "timeout of one gateway probe")
-	fs.IntVar(&o.probeFailureThreshold, "probe-failure-threshold", mirror.DefaultProbeFailureThreshold, "consecutive failed probes after which the gateway counts as down")
+	fs.DurationVar(&o.probeTimeout, "probe-timeout", plan.DefaultProbeTimeout, "timeout of one gateway probe")
+	fs.IntVar(&o.probeFailureThreshold, "probe-failure-threshold", plan.DefaultProbeFailureThreshold, "consecutive failed probes after which the gateway counts as down")
 	return o
 }
 
@@ -149,7 +149,7 @@ func (o *linkOptions) run(ctx context.Context) error {
 		return err
 	}
 	// The Link must be one the daemon accepts: checked with its own parser.
-	if _, err := mirror.ParseLink(link); err != nil {
+	if _, err := plan.ParseLink(link); err != nil {
 		return fmt.Errorf("the Link would be invalid: %w", err)
 	}
 
@@ -267,8 +267,8 @@ func (o *linkOptions) linkObject(ctx context.Context, client kubernetes.Interfac
 		}
 	}
 	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": mirror.LinkGroup + "/" + mirror.LinkVersion,
-		"kind":       mirror.LinkKind,
+		"apiVersion": plan.LinkGroup + "/" + plan.LinkVersion,
+		"kind":       plan.LinkKind,
 		"metadata":   map[string]any{"name": o.clusterName, "namespace": o.namespace},
 		"spec":       spec,
 	}}, nil
@@ -316,7 +316,7 @@ func (o *linkOptions) gatewayFields(ctx context.Context, client kubernetes.Inter
 			}
 		}
 		if identity == "" {
-			identity = svc.Annotations[gatewayIdentityAnnotaton]
+			identity = svc.Annotations[gatewayIdentityAnnotation]
 		}
 	}
 	if len(addresses) == 0 {

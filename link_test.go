@@ -18,7 +18,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/svcmirror/svcmirror/manifests"
-	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 	"github.com/svcmirror/svcmirror/remote"
 )
 
@@ -43,7 +43,7 @@ func TestLinkObjectIsAValidLinkWithLinkerdsConventions(t *testing.T) {
 	if u.GetAPIVersion() != "multicluster.linkerd.io/v1alpha3" || u.GetKind() != "Link" || u.GetName() != "east" || u.GetNamespace() != "linkerd-multicluster" {
 		t.Fatalf("Link %s %s %s/%s", u.GetAPIVersion(), u.GetKind(), u.GetNamespace(), u.GetName())
 	}
-	l, err := mirror.ParseLink(u)
+	l, err := plan.ParseLink(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestLinkWithoutGatewayIsFlatOnly(t *testing.T) {
 			t.Errorf("a flat-only Link has spec.%s", f)
 		}
 	}
-	l, err := mirror.ParseLink(u)
+	l, err := plan.ParseLink(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestLinkWithoutGatewayIsFlatOnly(t *testing.T) {
 	if got := l.RemoteDiscoverySelector.String(); got != "team in (a,b)" {
 		t.Errorf("remoteDiscoverySelector %q", got)
 	}
-	if l.ModeFor(map[string]string{"mirror.linkerd.io/exported": "true"}) != mirror.ModeNone {
+	if l.ModeFor(map[string]string{"mirror.linkerd.io/exported": "true"}) != plan.ModeNone {
 		t.Error("an empty --selector exports Services")
 	}
 }
@@ -106,7 +106,7 @@ func TestLinkReadsTheGatewayService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := mirror.ParseLink(u)
+	l, err := plan.ParseLink(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestLinkDryRunPrintsTheTargetObjectsAndTheLink(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("dry run printed %q, want %q", got, want)
 	}
-	if _, err := mirror.ParseLink(objs[len(objs)-1]); err != nil {
+	if _, err := plan.ParseLink(objs[len(objs)-1]); err != nil {
 		t.Fatal(err)
 	}
 

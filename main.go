@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ var commands = []command{
 	{name: "run", summary: "run the service mirror for one Link", flags: runFlags},
 	{name: "install", summary: "print what one link needs on the source cluster (RBAC, Deployment, ...)", flags: installFlags},
 	{name: "link", summary: "make read-only credentials on the target cluster and print the Link and Secret for the source", flags: linkFlags},
+	{name: "check", summary: "check that a Link is healthy, from the source cluster", flags: checkFlags},
 }
 
 func main() {
@@ -68,7 +70,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		defer stop()
 		out, errOut = stdout, stderr
 		if err := run(ctx); err != nil {
-			klog.FromContext(ctx).Error(err, "Exiting", "command", c.name)
+			if !errors.As(err, new(reportedError)) {
+				klog.FromContext(ctx).Error(err, "Exiting", "command", c.name)
+			}
 			fmt.Fprintf(stderr, "svcmirror %s: %v\n", c.name, err)
 			klog.Flush()
 			return 1
@@ -81,8 +85,13 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// out is where subcommands print their results, errOut their notes to
-// the operator (kept off stdout, which is often piped to kubectl).
+// reportedError is a failure that the command has already explained on
+// errOut, such as failed checks: it sets the exit code and gets its one
+// summary line, but is no error of the program to log.
+type reportedError struct{ error }
+
+// out is where subcommands print their results, errOut where they explain
+// a failure beyond the one-line error.
 var (
 	out    io.Writer = os.Stdout
 	errOut io.Writer = os.Stderr

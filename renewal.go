@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
-	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 	"github.com/svcmirror/svcmirror/remote"
 )
 
@@ -29,13 +29,13 @@ func runTokenRenewal(ctx context.Context, local kubernetes.Interface, dyn dynami
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, namespace, func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", linkName).String()
 	})
-	inf := factory.ForResource(mirror.LinkGVR).Informer()
+	inf := factory.ForResource(plan.LinkGVR).Informer()
 	onLink := func(obj any) {
 		u, ok := obj.(*unstructured.Unstructured)
 		if !ok || u.GetName() != linkName {
 			return
 		}
-		link, err := mirror.ParseLink(u)
+		link, err := plan.ParseLink(u)
 		if err != nil {
 			return // the engine reports an invalid Link
 		}

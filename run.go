@@ -36,6 +36,8 @@ type runOptions struct {
 	gatewayResolveInterval  time.Duration
 	enablePprof             bool
 	tokenRenewalFraction    float64
+	leaderElect             bool
+	election                mirror.Election
 }
 
 // Client limits: a 5,000-service link converging from scratch makes about
@@ -66,6 +68,15 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.DurationVar(&o.gatewayResolveInterval, "gateway-resolve-interval", 30*time.Second, "how often the Link's gateway DNS names are resolved again")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve /debug/pprof on the metrics address")
 	fs.Float64Var(&o.tokenRenewalFraction, "token-renewal-fraction", remote.DefaultRenewalFraction, "fraction of an expiring remote token's life after which the daemon renews it")
+	// Linkerd's service mirror elects on the same Lease with these timings,
+	// so a swap between the two controllers hands off without two writers.
+	// A standby takes over at most 30 s + 2 s after the leader's last
+	// renewal; a leader that cannot renew for 10 s stops writing, 20 s
+	// before anyone else may start.
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "elect one writer among the replicas serving the Link (Lease service-mirror-write-<link>)")
+	fs.DurationVar(&o.election.LeaseDuration, "leader-elect-lease-duration", 30*time.Second, "how long a lease holds without renewal")
+	fs.DurationVar(&o.election.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before it stops writing")
+	fs.DurationVar(&o.election.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often to try to acquire or renew the lease")
 	return o.run
 }
 
@@ -79,12 +90,25 @@ func (o *runOptions) run(ctx context.Context) error {
 	if o.tokenRenewalFraction <= 0 || o.tokenRenewalFraction >= 1 {
 		return fmt.Errorf("--token-renewal-fraction must be between 0 and 1 (exclusive), not %v", o.tokenRenewalFraction)
 	}
+	var election *mirror.Election
+	if o.leaderElect {
+		if err := checkElection(o.election); err != nil {
+			return err
+		}
+		election = &o.election
+		election.Identity = identity(os.Getenv, os.Hostname)
+	}
 	logger := klog.FromContext(ctx)
 	cfg, err := localConfig(o.kubeconfig)
 	if err != nil {
 		return err
 	}
 	cfg.QPS, cfg.Burst, cfg.UserAgent = float32(o.localQPS), o.localBurst, "svcmirror/"+version
+	if election != nil {
+		// The replica's name in the user agent tells, in the API server's
+		// audit log, which replica wrote what.
+		cfg.UserAgent += " (" + election.Identity + ")"
+	}
 	// Mirrors are written as core/v1 Endpoints (the Linkerd contract; the
 	// EndpointSlice mirroring controller publishes slices from them), and
 	// the API server warns about that on every request.
@@ -98,7 +122,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		return fmt.Errorf("local dynamic client: %w", err)
 	}
 
-	m := metrics.New(o.link)
+	m := metrics.New()
 	engine := mirror.New(mirror.Config{
 		Namespace: o.namespace, LinkName: o.link,
 		Local: local, Dynamic: dyn,
@@ -107,6 +131,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		EnableNamespaceCreation: o.enableNamespaceCreation,
 		ConflictRetry:           o.conflictRetry,
 		GatewayResolveInterval:  o.gatewayResolveInterval,
+		Election:                election,
 		Metrics:                 m,
 	})
 
@@ -182,4 +207,31 @@ func localConfig(path string) (*rest.Config, error) {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// identity names this replica in the Lease: the pod's name from the
+// downward API (POD_NAME), else the hostname (a pod's hostname is its name
+// too), else a random name; a missing variable never stops the daemon.
+func identity(getenv func(string) string, hostname func() (string, error)) string {
+	if name := getenv("POD_NAME"); name != "" {
+		return name
+	}
+	if name, err := hostname(); err == nil && name != "" {
+		return name
+	}
+	return "svcmirror-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+// checkElection rejects timings with which a leader could still be writing
+// when another replica takes over.
+func checkElection(e mirror.Election) error {
+	switch {
+	case e.RetryPeriod <= 0:
+		return fmt.Errorf("--leader-elect-retry-period must be positive, not %s", e.RetryPeriod)
+	case e.RenewDeadline <= e.RetryPeriod:
+		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be longer than --leader-elect-retry-period (%s)", e.RenewDeadline, e.RetryPeriod)
+	case e.LeaseDuration <= e.RenewDeadline:
+		return fmt.Errorf("--leader-elect-lease-duration (%s) must be longer than --leader-elect-renew-deadline (%s), or a leader that cannot renew could still be writing when another takes over", e.LeaseDuration, e.RenewDeadline)
+	}
+	return nil
 }

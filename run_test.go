@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"time"
+
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +14,7 @@ import (
 )
 
 func TestAdminEndpoints(t *testing.T) {
-	m := metrics.New("east")
+	m := metrics.New()
 	engine := mirror.New(mirror.Config{Namespace: "ns", LinkName: "east"})
 	for _, tc := range []struct {
 		name       string
@@ -52,6 +55,39 @@ func TestRunRejectsBadFlagsClearly(t *testing.T) {
 		}
 		if !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr.String(), tc.want)
+		}
+	}
+}
+
+func TestIdentityComesFromThePodNameThenTheHostname(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	host := func(name string, err error) func() (string, error) {
+		return func() (string, error) { return name, err }
+	}
+	if got := identity(env(map[string]string{"POD_NAME": "svcmirror-7d9f-x2"}), host("node-1", nil)); got != "svcmirror-7d9f-x2" {
+		t.Errorf("with POD_NAME set: %q", got)
+	}
+	if got := identity(env(nil), host("svcmirror-7d9f-x2", nil)); got != "svcmirror-7d9f-x2" {
+		t.Errorf("without POD_NAME: %q, want the hostname", got)
+	}
+	got := identity(env(nil), host("", errors.New("no hostname")))
+	if !strings.HasPrefix(got, "svcmirror-") || len(got) <= len("svcmirror-") {
+		t.Errorf("with neither: %q, want a generated svcmirror-... name", got)
+	}
+}
+
+func TestElectionTimingsThatAllowTwoWritersAreRejected(t *testing.T) {
+	ok := mirror.Election{LeaseDuration: 30 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
+	if err := checkElection(ok); err != nil {
+		t.Fatalf("the defaults are rejected: %v", err)
+	}
+	for name, e := range map[string]mirror.Election{
+		"renew deadline not under the lease": {LeaseDuration: 10 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second},
+		"retry period not under the renewal": {LeaseDuration: 30 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 2 * time.Second},
+		"no retry period":                    {LeaseDuration: 30 * time.Second, RenewDeadline: 10 * time.Second},
+	} {
+		if err := checkElection(e); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

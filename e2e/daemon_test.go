@@ -58,6 +58,7 @@ type daemon struct {
 	args  []string
 	pair  *testbed.Pair
 	dir   string
+	env   []string
 	runNo int
 }
 
@@ -65,7 +66,14 @@ type daemon struct {
 // with the daemon's own ServiceAccount credentials.
 func startDaemon(t testing.TB, p *testbed.Pair, extra ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, pair: p, dir: t.TempDir()}
+	return startDaemonWithEnv(t, p, nil, extra...)
+}
+
+// startDaemonWithEnv is startDaemon with env added to the daemon's
+// environment; later flags in extra win over the defaults.
+func startDaemonWithEnv(t testing.TB, p *testbed.Pair, env []string, extra ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, pair: p, dir: t.TempDir(), env: env}
 	d.args = append([]string{"run",
 		"--kubeconfig=" + p.DaemonKubeconfig,
 		"--namespace=" + testbed.LinkNamespace,
@@ -97,7 +105,7 @@ func (d *daemon) start() {
 	d.addr = freeAddr(d.t)
 	args := append(append([]string(nil), d.args...), "--metrics-addr="+d.addr)
 	var err error
-	d.proc, err = testbed.StartProcess("svcmirror", svcmirrorBin(d.t), args, filepath.Join(d.dir, fmt.Sprintf("svcmirror-%d.log", d.runNo)))
+	d.proc, err = testbed.StartProcessWithEnv("svcmirror", svcmirrorBin(d.t), args, d.env, filepath.Join(d.dir, fmt.Sprintf("svcmirror-%d.log", d.runNo)))
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -70,6 +70,21 @@ func TestGatewayProbe(t *testing.T) {
 	waitAddresses([]string{gwA, gwB}, nil)
 	waitMetric("gateway_alive", 1)
 	waitMetric("gateway_enabled", 1)
+	// Linkerd's probe objects, which `linkerd multicluster check` reads:
+	// every gateway IP at port mc-probe, whatever the probe says.
+	probeEp := waitEndpoints(t, p.Source, testbed.LinkNamespace, "probe-gateway-"+clusterName, func(ep *corev1.Endpoints) (bool, string) {
+		r, _ := gatewayAddresses(ep)
+		return slices.Equal(r, []string{gwA, gwB}), fmt.Sprintf("probe Endpoints ready %v", r)
+	})
+	if ports := probeEp.Subsets[0].Ports; len(ports) != 1 || ports[0].Name != "mc-probe" || ports[0].Port != 4191 {
+		t.Errorf("probe Endpoints ports %+v, want mc-probe at 4191", ports)
+	}
+	if probeEp.Labels["mirror.linkerd.io/cluster-name"] != clusterName {
+		t.Errorf("probe Endpoints labels %v lack the cluster-name label", probeEp.Labels)
+	}
+	waitService(t, p.Source, testbed.LinkNamespace, "probe-gateway-"+clusterName, func(s *corev1.Service) (bool, string) {
+		return len(s.Spec.Ports) == 1 && s.Spec.Ports[0].Name == "mc-probe", fmt.Sprintf("ports %+v", s.Spec.Ports)
+	})
 	testbed.Eventually(t, 10*time.Second, func() (bool, string) {
 		return a.hits.Load() > 0 && b.hits.Load() > 0, fmt.Sprintf("gateways not probed: %d and %d requests", a.hits.Load(), b.hits.Load())
 	})

@@ -8,10 +8,16 @@
 //	gateway_alive{target_cluster_name}                          gauge 1/0
 //	gateway_enabled{target_cluster_name}                        gauge 1/0
 //	gateway_probe_latency_ms{target_cluster_name}               histogram
+//	gateway_latency{target_cluster_name}                        gauge: the last probe's latency in ms
 //	gateway_probes{target_cluster_name,probe_successful}        counter
 //	service_mirror_endpoint_repairs{target_cluster_name}        counter
 //
 // Our own, prefixed svcmirror_ (all carry target_cluster_name):
+//
+// target_cluster_name is the Link's targetClusterName (which need not be
+// the Link's name), added to every series but Go's and the process's once
+// the engine has loaded the Link (SetTargetCluster); until then it is
+// absent.
 //
 //	svcmirror_gateway_address_alive{address}                    gauge 1/0 per resolved gateway IP
 //	svcmirror_gateway_resolve_errors_total                      counter: gateway DNS lookups that failed
@@ -24,28 +30,37 @@
 //	svcmirror_remote_reachable                                  gauge 1/0
 //	svcmirror_last_successful_sync_timestamp_seconds            gauge
 //	svcmirror_link_valid                                        gauge 1/0: the Link and its credentials parse
+//	svcmirror_leader                                            gauge 1/0: this replica holds the Lease and writes
 //	svcmirror_config_errors_total{source}                       counter: bad Link or credentials seen
 //	svcmirror_workqueue_*{name}                                 the work queue's depth, latency, retries
 //	svcmirror_rest_client_*{verb,host}                          client-go request latency, results, rate-limiter wait
 package metrics
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 )
 
 // Metrics is the daemon's registry and the series in it.
 type Metrics struct {
 	registry *prometheus.Registry
-	cluster  string
+	// cluster is the target_cluster_name label's value ("" until known).
+	cluster atomic.Pointer[string]
 
 	gatewayAlive     prometheus.Gauge
 	gatewayEnabled   prometheus.Gauge
 	gatewayLatency   prometheus.Observer
+	gatewayLastMs    prometheus.Gauge
 	gatewayProbes    *prometheus.CounterVec
 	endpointRepairs  prometheus.Counter
 	addressAlive     *prometheus.GaugeVec
@@ -60,22 +75,23 @@ type Metrics struct {
 	lastSuccessfulAt prometheus.Gauge
 	linkValid        prometheus.Gauge
 	configErrors     *prometheus.CounterVec
+	leader           prometheus.Gauge
 }
 
 // New makes the registry for the link to targetCluster. It also installs
 // the workqueue and client-go metrics providers, which must happen before
 // any queue or client is made; call it once, first thing.
-func New(targetCluster string) *Metrics {
+func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cl := prometheus.Labels{"target_cluster_name": targetCluster}
-	f := factory{r: r, labels: cl}
-	m := &Metrics{registry: r, cluster: targetCluster}
+	f := factory{r: r}
+	m := &Metrics{registry: r}
 
 	m.gatewayAlive = f.gauge("gateway_alive", "Whether the remote gateway is alive (1) per its probe.")
 	m.gatewayEnabled = f.gauge("gateway_enabled", "Whether the link has a gateway to probe (1).")
 	m.gatewayLatency = f.histogram("gateway_probe_latency_ms", "Latency of gateway probes in milliseconds.",
 		[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000})
+	m.gatewayLastMs = f.gauge("gateway_latency", "Latency of the last gateway probe in milliseconds (Linkerd's series, read by `linkerd multicluster gateways`).")
 	m.gatewayProbes = f.counterVec("gateway_probes", "Gateway probes by whether they succeeded.", "probe_successful")
 	m.endpointRepairs = f.counter("service_mirror_endpoint_repairs", "Mirror Endpoints rewritten because they had drifted from the desired state.")
 	m.addressAlive = f.gaugeVec("svcmirror_gateway_address_alive", "Whether each resolved gateway address is alive (1) per its probe.", "address")
@@ -90,6 +106,7 @@ func New(targetCluster string) *Metrics {
 	m.remoteReachable = f.gauge("svcmirror_remote_reachable", "Whether the remote API server answers (1).")
 	m.lastSuccessfulAt = f.gauge("svcmirror_last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded.")
 	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
+	m.leader = f.gauge("svcmirror_leader", "Whether this replica holds the Link's Lease and writes (1) or stands by (0).")
 	m.configErrors = f.counterVec("svcmirror_config_errors_total", "Malformed Links or credentials seen, by source.", "source")
 
 	// Zero every known label value, so that a fresh daemon exports each
@@ -120,11 +137,33 @@ func New(targetCluster string) *Metrics {
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	return promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// Registry is for tests that read values back.
-func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+// SetTargetCluster sets the target_cluster_name label: the Link's
+// targetClusterName, known once the engine has loaded the Link.
+func (m *Metrics) SetTargetCluster(name string) { m.cluster.Store(&name) }
+
+// Gatherer gathers every series, with target_cluster_name added to ours.
+func (m *Metrics) Gatherer() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		families, err := m.registry.Gather()
+		cluster := m.cluster.Load()
+		if cluster == nil {
+			return families, err
+		}
+		for _, f := range families {
+			if strings.HasPrefix(f.GetName(), "go_") || strings.HasPrefix(f.GetName(), "process_") {
+				continue
+			}
+			for _, metric := range f.Metric {
+				metric.Label = append(metric.Label, &dto.LabelPair{Name: proto.String("target_cluster_name"), Value: proto.String(*cluster)})
+				slices.SortFunc(metric.Label, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
+			}
+		}
+		return families, err
+	})
+}
 
 func boolFloat(b bool) float64 {
 	if b {
@@ -137,6 +176,7 @@ func boolFloat(b bool) float64 {
 func (m *Metrics) GatewayProbed(ok bool, took time.Duration) {
 	m.gatewayProbes.WithLabelValues(boolString(ok)).Inc()
 	m.gatewayLatency.Observe(float64(took) / float64(time.Millisecond))
+	m.gatewayLastMs.Set(float64(took) / float64(time.Millisecond))
 }
 
 // GatewayAlive sets whether the gateway is considered alive.
@@ -194,6 +234,9 @@ func (m *Metrics) RemoteReachable(ok bool) { m.remoteReachable.Set(boolFloat(ok)
 func (m *Metrics) LinkValid(ok bool) { m.linkValid.Set(boolFloat(ok)) }
 
 // ConfigError counts a malformed Link ("link") or credentials ("secret").
+// Leader records whether this replica is the writer.
+func (m *Metrics) Leader(on bool) { m.leader.Set(boolFloat(on)) }
+
 func (m *Metrics) ConfigError(source string) { m.configErrors.WithLabelValues(source).Inc() }
 
 func boolString(b bool) string {

@@ -11,9 +11,10 @@ import (
 )
 
 // TestSeriesAreExported checks that every series the dashboards and
-// Linkerd's tooling read is served, with the link's cluster label.
+// Linkerd's tooling read is served, with the target cluster's label.
 func TestSeriesAreExported(t *testing.T) {
-	m := New("east")
+	m := New()
+	m.SetTargetCluster("east")
 	m.GatewayProbed(true, 3*time.Millisecond)
 	m.GatewayAlive(true)
 	m.GatewayEnabled(true)
@@ -38,6 +39,7 @@ func TestSeriesAreExported(t *testing.T) {
 	for _, want := range []string{
 		`gateway_alive{target_cluster_name="east"} 1`,
 		`gateway_enabled{target_cluster_name="east"} 1`,
+		`gateway_latency{target_cluster_name="east"} 3`,
 		`gateway_probe_latency_ms_bucket{target_cluster_name="east"`,
 		`gateway_probes{probe_successful="true",target_cluster_name="east"} 1`,
 		`service_mirror_endpoint_repairs{target_cluster_name="east"} 1`,
@@ -59,5 +61,30 @@ func TestSeriesAreExported(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestClusterLabelIsTheTargetClusterName: the label is the Link's
+// targetClusterName, set once the Link is loaded, never the Link's name,
+// and absent before.
+func TestClusterLabelIsTheTargetClusterName(t *testing.T) {
+	m := New()
+	m.GatewayAlive(true)
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body, _ := io.ReadAll(rec.Body)
+		return string(body)
+	}
+	if body := scrape(); !strings.Contains(body, "\ngateway_alive 1\n") {
+		t.Fatalf("before the Link is loaded gateway_alive must carry no cluster label:\n%s", body)
+	}
+	m.SetTargetCluster("us-east-2")
+	body := scrape()
+	if !strings.Contains(body, `gateway_alive{target_cluster_name="us-east-2"} 1`) {
+		t.Fatalf("gateway_alive lacks the target cluster's label:\n%s", body)
+	}
+	if strings.Contains(body, `go_goroutines{target_cluster_name`) {
+		t.Fatal("Go runtime series must not carry the cluster label")
 	}
 }

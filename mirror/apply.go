@@ -2,174 +2,100 @@ package mirror
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
-// objectClient is what the engine needs of a typed client; client-go's
-// Service and Endpoints clients both fit.
-type objectClient[T any] interface {
-	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
-	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
-	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
-	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
-}
-
-// conflictError means an object of the mirror's name exists that is not
-// ours to change: without the ownership labels, or mirroring another
-// remote Service.
-type conflictError struct {
-	kind, namespace, name, why string
-}
-
-func (e *conflictError) Error() string {
-	return fmt.Sprintf("%s %s/%s already exists and %s; leaving it alone", e.kind, e.namespace, e.name, e.why)
-}
-
-// writer carries out planned actions for one kind of object, keeping the
-// recent-writes guard and the metrics up to date.
-type writer[T interface {
-	metav1.Object
-	comparable
-}] struct {
-	kind    string // "Service" or "Endpoints"
-	cluster string
-	client  func(namespace string) objectClient[T]
-	recent  *recentWrites[T]
-	store   func() cache.Store
-	engine  *Engine
-}
-
-// get returns the freshest known copy of namespace/name, or the zero T.
-func (w *writer[T]) get(namespace, name string) T {
-	key := namespace + "/" + name
-	item, found, _ := w.store().GetByKey(key)
-	var cached T
-	if found {
-		cached = item.(T)
-	}
-	obj, ok := w.recent.resolve(key, cached, found)
-	if !ok {
-		var zero T
-		return zero
-	}
-	return obj
-}
-
-// apply carries out action on obj (desired for Create and Recreate, the
-// updated copy for Update, existing for Delete) and returns the object now
-// in the cluster (zero T when none) and whether it wrote.
-func (w *writer[T]) apply(ctx context.Context, action Action, obj, existing T, cause string) (T, bool, error) {
-	var zero T
-	switch action {
-	case ActionNone:
-		return existing, false, nil
-	case ActionConflict:
-		return zero, false, &conflictError{w.kind, existing.GetNamespace(), existing.GetName(), "lacks this link's ownership labels"}
-	case ActionDelete:
-		return zero, true, w.delete(ctx, existing, cause)
-	case ActionRecreate:
-		if err := w.delete(ctx, existing, cause+" (recreate: headless flips)"); err != nil {
-			return zero, true, err
-		}
-		return w.create(ctx, obj, cause)
-	case ActionUpdate:
-		out, err := w.client(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{})
+// apply carries out a plan in order and returns how many writes it made.
+// It stops at the first error: every write is idempotent and the retry
+// plans again from fresh state.
+func (s *serviceSyncer) apply(ctx context.Context, link *plan.Link, namespace string, p *plan.Plan, cause string) (writes int, err error) {
+	if p.CreateNamespace {
+		created, err := s.ensureNamespace(ctx, namespace, link.TargetClusterName)
 		if err != nil {
-			return zero, false, fmt.Errorf("update %s %s/%s: %w", w.kind, obj.GetNamespace(), obj.GetName(), err)
+			return 0, err
 		}
-		w.wrote(ctx, out, "update", cause)
-		return out, true, nil
-	case ActionCreate:
-		return w.create(ctx, obj, cause)
+		if created {
+			writes++
+		}
 	}
-	return zero, false, fmt.Errorf("unknown action %v", action)
+	var ips map[string]string
+	if p.Headless != nil {
+		ips = maps.Clone(p.Headless.ClusterIPs)
+	}
+	for _, c := range p.Changes {
+		out, err := s.local.write(ctx, c, cause)
+		if err != nil {
+			return writes, err
+		}
+		writes++
+		// The second phase needs the ClusterIPs the API server assigned.
+		if svc, ok := out.(*corev1.Service); ok && ips != nil && svc.Labels[plan.LabelHeadlessMirrorSvcName] != "" {
+			ips[svc.Name] = svc.Spec.ClusterIP
+		}
+	}
+	if p.Headless == nil {
+		return writes, nil
+	}
+	if c, ok := p.Headless.Change(ips); ok {
+		if _, err := s.local.write(ctx, c, cause); err != nil {
+			return writes, err
+		}
+		writes++
+	}
+	return writes, nil
 }
 
-func (w *writer[T]) create(ctx context.Context, obj T, cause string) (T, bool, error) {
-	var zero T
-	ns, name := obj.GetNamespace(), obj.GetName()
-	out, err := w.client(ns).Create(ctx, obj, metav1.CreateOptions{})
+// write carries out one change and returns the object now in the cluster
+// (nil after a delete).
+func (l *localState) write(ctx context.Context, c plan.Change, cause string) (metav1.Object, error) {
+	switch obj := c.Object.(type) {
+	case *corev1.Service:
+		existing, _ := c.Existing.(*corev1.Service)
+		return writeChange(ctx, l.services, c.Action, obj, existing, cause)
+	case *corev1.Endpoints:
+		existing, _ := c.Existing.(*corev1.Endpoints)
+		return writeChange(ctx, l.endpoints, c.Action, obj, existing, cause)
+	}
+	return nil, fmt.Errorf("cannot write a %T", c.Object)
+}
+
+func writeChange[T object](ctx context.Context, w *writer[T], action plan.Action, obj, existing T, cause string) (metav1.Object, error) {
+	switch action {
+	case plan.ActionCreate:
+		return w.create(ctx, obj, cause)
+	case plan.ActionUpdate:
+		return w.update(ctx, obj, cause)
+	case plan.ActionDelete:
+		return nil, w.delete(ctx, obj, cause)
+	case plan.ActionRecreate:
+		// A Service cannot change between headless and ClusterIP in place.
+		if err := w.delete(ctx, existing, cause+" (recreate: headless flips)"); err != nil {
+			return nil, err
+		}
+		return w.create(ctx, obj, cause)
+	}
+	return nil, fmt.Errorf("cannot apply action %v", action)
+}
+
+// ensureNamespace creates the mirror's namespace, with the ownership
+// labels (svcmirror never deletes it).
+func (s *serviceSyncer) ensureNamespace(ctx context.Context, namespace, cluster string) (created bool, err error) {
+	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: plan.OwnershipLabels(cluster)}}
+	_, err = s.client.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		// Our cache holds only our own objects: one we do not know of is
-		// either foreign or so new that the cache lags. Look.
-		live, getErr := w.client(ns).Get(ctx, name, metav1.GetOptions{})
-		if getErr == nil && !IsOwnedBy(live, w.cluster) {
-			return zero, false, &conflictError{w.kind, ns, name, "lacks this link's ownership labels"}
-		}
-		if getErr == nil && live.GetAnnotations()[AnnotationRemoteSvcFQName] != obj.GetAnnotations()[AnnotationRemoteSvcFQName] {
-			return zero, false, &conflictError{w.kind, ns, name, "mirrors " + live.GetAnnotations()[AnnotationRemoteSvcFQName]}
-		}
+		return false, nil
 	}
 	if err != nil {
-		return zero, false, fmt.Errorf("create %s %s/%s: %w", w.kind, ns, name, err)
+		return false, fmt.Errorf("create namespace %s: %w", namespace, err)
 	}
-	w.wrote(ctx, out, "create", cause)
-	return out, true, nil
-}
-
-func (w *writer[T]) delete(ctx context.Context, existing T, cause string) error {
-	ns, name := existing.GetNamespace(), existing.GetName()
-	uid := existing.GetUID()
-	// The UID precondition makes sure we delete the object we judged, not
-	// one recreated under the same name since.
-	err := w.client(ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) {
-		if apierrors.IsConflict(err) {
-			return fmt.Errorf("delete %s %s/%s: it was replaced since it was read: %w", w.kind, ns, name, err)
-		}
-		return fmt.Errorf("delete %s %s/%s: %w", w.kind, ns, name, err)
-	}
-	w.recent.deletedObject(existing)
-	w.count(ctx, existing, "delete", cause)
-	return nil
-}
-
-func (w *writer[T]) wrote(ctx context.Context, out T, op, cause string) {
-	w.recent.wrote(out)
-	w.count(ctx, out, op, cause)
-}
-
-func (w *writer[T]) count(ctx context.Context, obj T, op, cause string) {
-	if m := w.engine.cfg.Metrics; m != nil {
-		m.Wrote(w.kind, op)
-		if w.kind == "Endpoints" && op == "update" && cause == causeRepair {
-			m.EndpointsRepaired()
-		}
-	}
-	klog.FromContext(ctx).V(2).Info("Wrote mirror object", "kind", w.kind, "object", klog.KObj(obj), "operation", op, "cause", cause)
-}
-
-// Causes of a write, for logs.
-const (
-	causeRemoteChange = "remote change"
-	causeRepair       = "repair" // the local object drifted or the link's configuration changed
-)
-
-func isConflict(err error) (*conflictError, bool) {
-	var c *conflictError
-	ok := errors.As(err, &c)
-	return c, ok
-}
-
-func (e *Engine) serviceWriter() *writer[*corev1.Service] {
-	return &writer[*corev1.Service]{
-		kind: "Service", cluster: e.cluster, recent: e.recentServices, engine: e,
-		client: func(ns string) objectClient[*corev1.Service] { return e.cfg.Local.CoreV1().Services(ns) },
-		store:  func() cache.Store { return e.services.GetStore() },
-	}
-}
-
-func (e *Engine) endpointsWriter() *writer[*corev1.Endpoints] {
-	return &writer[*corev1.Endpoints]{
-		kind: "Endpoints", cluster: e.cluster, recent: e.recentEndpoints, engine: e,
-		client: func(ns string) objectClient[*corev1.Endpoints] { return e.cfg.Local.CoreV1().Endpoints(ns) },
-		store:  func() cache.Store { return e.endpoints.GetStore() },
-	}
+	klog.FromContext(ctx).Info("Created namespace for mirrors", "namespace", namespace)
+	return true, nil
 }

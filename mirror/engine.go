@@ -2,20 +2,14 @@ package mirror
 
 import (
 	"context"
-	"maps"
-	"slices"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -24,8 +18,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/svcmirror/svcmirror/metrics"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 	"github.com/svcmirror/svcmirror/queue"
-	"github.com/svcmirror/svcmirror/remote"
 )
 
 // Config is what the engine needs from the command line.
@@ -45,80 +39,60 @@ type Config struct {
 	// ownership labels) instead of skipping its Services.
 	EnableNamespaceCreation bool
 	// ConflictRetry is how often a mirror blocked by a foreign object of
-	// the same name is tried again; no watch reports that object's end,
-	// since local informers see only our own objects.
+	// the same name is tried again.
 	ConflictRetry time.Duration
 	// GatewayResolveInterval is how often the gateway's DNS names are
 	// resolved again.
 	GatewayResolveInterval time.Duration
-	Metrics                *metrics.Metrics
+	// Election, when set, elects one writer among the replicas serving the
+	// Link; nil means this process always writes.
+	Election *Election
+	Metrics  *metrics.Metrics
 }
 
-// Engine mirrors the Services one Link exports into the local cluster.
+// Engine mirrors the Services one Link exports into the local cluster. It
+// wires the parts that each own one concern:
+//
+//   - linkInformers: the Link and its Secret;
+//   - connection: the Link in force and the remote connection made from it;
+//   - localState: the local caches, the overlay of our own writes, writers;
+//   - gatewayWatcher: the gateway set, resolved and probed;
+//   - serviceSyncer: one remote Service's observe → plan → apply;
+//   - statusReporter: the Link's status and Events.
 type Engine struct {
 	cfg   Config
 	queue *queue.Queue
-	// events go to the local cluster, on the Link, where `kubectl
-	// describe link` shows them.
-	events      record.EventRecorder
-	broadcaster record.EventBroadcaster
 
-	// The Link and its Secret, watched in the Link's namespace.
-	links   cache.SharedIndexInformer
-	secrets cache.SharedIndexInformer
-
-	// Local caches of this link's mirror objects only (selected by the
-	// ownership labels), and of namespace names.
-	services   cache.SharedIndexInformer
-	endpoints  cache.SharedIndexInformer
-	namespaces cache.SharedIndexInformer
-	// Our own writes the caches may not show yet.
-	recentServices  *recentWrites[*corev1.Service]
-	recentEndpoints *recentWrites[*corev1.Endpoints]
-	// Writers for mirror Services and Endpoints.
-	svcW *writer[*corev1.Service]
-	epW  *writer[*corev1.Endpoints]
+	links   *linkInformers
+	conn    *connection
+	gw      *gatewayWatcher
+	report  *reporter
+	status  *statusReporter
+	changes *changeClock
+	// local and services exist once the Link names its cluster.
+	local    *localState
+	services *serviceSyncer
 
 	// cluster is the Link's targetClusterName, fixed at start-up: the local
 	// caches are selected by it.
 	cluster string
-
-	mu         sync.RWMutex
-	link       *Link // the last valid Link; nil until one is loaded
-	linkObj    *unstructured.Unstructured
-	remote     *remote.Cluster
-	stopRemote context.CancelFunc
-	kubeconfig []byte
-	selectors  string // the selectors the remote informers were built with
-	gateway    Gateway
-	// gw resolves and probes the gateway and says when e.gateway changes.
-	gw *gatewayWatcher
-	// lastStatus is the Link status we last wrote (only the Link worker
-	// touches it).
-	lastStatus map[string]any
 	// The last Link and credentials problems reported, so that each is
-	// reported once rather than on every sync.
+	// reported once rather than on every sync (the Link key's sync alone
+	// touches them).
 	lastLinkProblem, lastCredentialsProblem string
-
-	// runCtx is Run's context, the parent of remote connections.
-	runCtx context.Context
-
-	// seen is when a remote change to each key was first seen, for the
-	// propagation-latency metric and to tell repairs from propagation.
-	seenMu sync.Mutex
-	seen   map[queue.Key]time.Time
-
-	report *reporter // failures and modes per service, for status, Events and metrics
+	// lastProbeProblem is the probe objects' last reported problem (the
+	// probe key's sync alone touches it).
+	lastProbeProblem string
 
 	localSynced atomic.Bool
 	linkLoaded  atomic.Bool
-	// linkChanged wakes start-up while it waits for a valid Link.
-	linkChanged chan struct{}
-}
-
-// linkKey is the queue key of the Link itself.
-func (e *Engine) linkKey() queue.Key {
-	return queue.Key{Kind: queue.KindLink, Namespace: e.cfg.Namespace, Name: e.cfg.LinkName}
+	// leading is true while this replica holds the Lease and writes;
+	// termMu keeps leadership terms from overlapping on the queue.
+	leading atomic.Bool
+	termMu  sync.Mutex
+	// credMu serialises applyCredentials between the Link sync and a
+	// standby's warm-up.
+	credMu sync.Mutex
 }
 
 // New makes an engine; Run starts it.
@@ -130,18 +104,30 @@ func New(cfg Config) *Engine {
 		cfg.ConflictRetry = 30 * time.Second
 	}
 	e := &Engine{
-		cfg:             cfg,
-		queue:           queue.New("svcmirror"),
-		recentServices:  newRecentWrites[*corev1.Service](),
-		recentEndpoints: newRecentWrites[*corev1.Endpoints](),
-		linkChanged:     make(chan struct{}, 1),
-		seen:            map[queue.Key]time.Time{},
-		runCtx:          context.Background(),
+		cfg:     cfg,
+		queue:   queue.New("svcmirror"),
+		conn:    &connection{},
+		report:  newReporter(cfg.Metrics),
+		changes: newChangeClock(),
 	}
-	e.report = newReporter(cfg.Metrics)
+	e.links = newLinkInformers(cfg.Local, cfg.Dynamic, cfg.Namespace, cfg.LinkName, e.linkChanged, e.conn)
+	e.status = &statusReporter{
+		queue: e.queue, key: queue.Key{Kind: queue.KindStatus, Namespace: cfg.Namespace, Name: cfg.LinkName},
+		dynamic: cfg.Dynamic, report: e.report, conn: e.conn, metrics: cfg.Metrics, readLink: e.links.read,
+		events:  &record.FakeRecorder{}, // replaced by Run's
+		leading: e.leading.Load,
+	}
 	e.gw = newGatewayWatcher(cfg.GatewayResolveInterval, cfg.Metrics, e.gatewayChanged)
 	return e
 }
+
+// linkKey is the queue key of the Link itself.
+func (e *Engine) linkKey() queue.Key {
+	return queue.Key{Kind: queue.KindLink, Namespace: e.cfg.Namespace, Name: e.cfg.LinkName}
+}
+
+// linkChanged is the Link and Secret informers' handler.
+func (e *Engine) linkChanged() { e.queue.Add(e.linkKey()) }
 
 // Ready reports whether the engine is doing its job: the Link is loaded,
 // and the local and remote caches are synced with the remote reachable.
@@ -153,7 +139,7 @@ func (e *Engine) Ready() (bool, string) {
 	if !e.localSynced.Load() {
 		return false, "local caches not synced"
 	}
-	rc := e.currentRemote()
+	rc := e.conn.snapshot().Remote
 	switch {
 	case rc == nil:
 		return false, "no remote credentials loaded"
@@ -161,8 +147,12 @@ func (e *Engine) Ready() (bool, string) {
 		return false, "remote caches not synced"
 	case !rc.Reachable():
 		return false, "remote API server unreachable"
+	case e.cfg.Election == nil:
+		return true, "ok"
+	case e.leading.Load():
+		return true, "ok (leader)"
 	}
-	return true, "ok"
+	return true, "ok (standby)"
 }
 
 // Run runs the engine until ctx ends. It never returns early for bad
@@ -170,17 +160,14 @@ func (e *Engine) Ready() (bool, string) {
 func (e *Engine) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("link", klog.KRef(e.cfg.Namespace, e.cfg.LinkName))
 	ctx = klog.NewContext(ctx, logger)
-	e.runCtx = ctx
 
-	e.broadcaster = record.NewBroadcaster(record.WithContext(ctx))
-	e.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: e.cfg.Local.CoreV1().Events("")})
-	defer e.broadcaster.Shutdown()
-	e.events = e.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "svcmirror"})
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: e.cfg.Local.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	e.status.events = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "svcmirror"})
 
-	e.startLinkInformers(ctx)
-	// cache.WaitFor wakes on the informers' own signal (WaitForCacheSync
-	// polls every 100 ms, a fair share of a small link's start-up).
-	if !cache.WaitFor(ctx, "", e.links.HasSyncedChecker(), e.secrets.HasSyncedChecker()) {
+	e.links.run(ctx)
+	if !cache.WaitFor(ctx, "", e.links.synced()...) {
 		return ctx.Err()
 	}
 	obj, link, err := e.waitForValidLink(ctx)
@@ -189,9 +176,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.cluster = link.TargetClusterName
 	ctx = klog.NewContext(ctx, logger.WithValues("targetCluster", e.cluster))
-	e.runCtx = ctx
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.SetTargetCluster(e.cluster)
+	}
 
-	e.startLocalInformers(ctx)
+	local, err := newLocalState(e.cfg.Local, NewLocalInformers(e.cfg.Local, e.cluster), e.cfg.Metrics)
+	if err != nil {
+		return err
+	}
+	e.useLocal(local)
+	local.run(ctx)
 	// Connect to the remote cluster while the local caches fill, rather than
 	// after: its first list takes as long as theirs, and start-up is the
 	// whole of convergence for a small link. Nothing is synced before the
@@ -199,265 +193,138 @@ func (e *Engine) Run(ctx context.Context) error {
 	if !link.DeletionRequested {
 		e.applyCredentials(ctx, obj, link)
 	}
-	if !cache.WaitFor(ctx, "", e.services.HasSyncedChecker(), e.endpoints.HasSyncedChecker(), e.namespaces.HasSyncedChecker()) {
+	if !cache.WaitFor(ctx, "", local.synced()...) {
 		return ctx.Err()
 	}
 	e.localSynced.Store(true)
-	klog.FromContext(ctx).Info("Local caches synced", "mirrorServices", len(e.services.GetStore().ListKeys()))
+	logger.Info("Local caches synced", "mirrorServices", len(local.inf.Services.GetStore().ListKeys()))
 
-	e.queue.Add(e.linkKey())
-	e.queue.Run(ctx, e.cfg.Workers, e.sync, e.result)
-	e.mu.Lock()
-	if e.stopRemote != nil {
-		e.stopRemote()
+	if e.cfg.Election == nil {
+		e.lead(ctx, context.Background())
+	} else {
+		go e.standby(ctx)
+		e.elect(ctx)
 	}
-	e.mu.Unlock()
+	e.queue.ShutDown()
+	e.conn.close()
+	e.gw.stop()
 	return nil
 }
 
-func (e *Engine) startLinkInformers(ctx context.Context) {
-	byName := fields.OneTermEqualSelector("metadata.name", e.cfg.LinkName).String()
-	linkFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(e.cfg.Dynamic, 0, e.cfg.Namespace,
-		func(o *metav1.ListOptions) { o.FieldSelector = byName })
-	e.links = linkFactory.ForResource(LinkGVR).Informer()
-	onLink := func(any) {
-		e.queue.Add(e.linkKey())
-		select {
-		case e.linkChanged <- struct{}{}:
-		default:
-		}
-	}
-	_, _ = e.links.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: onLink,
-		UpdateFunc: func(oldObj, newObj any) {
-			// The echo of our own status write (or anyone's) changes nothing
-			// the Link sync reads; queuing it would turn status writes into
-			// a loop during a burst instead of one a second (statusDelay).
-			if !linkStatusOnlyChange(oldObj, newObj) {
-				onLink(newObj)
-			}
-		},
-		DeleteFunc: onLink,
-	})
-
-	// The Link's namespace holds few Secrets; watching them all lets the
-	// Link name a different Secret at any time.
-	secretFactory := informers.NewSharedInformerFactoryWithOptions(e.cfg.Local, 0, informers.WithNamespace(e.cfg.Namespace))
-	e.secrets = secretFactory.Core().V1().Secrets().Informer()
-	onSecret := func(obj any) {
-		s, ok := tombstoned(obj).(*corev1.Secret)
-		if !ok {
-			return
-		}
-		if l := e.currentLink(); l == nil || l.ClusterCredentialsSecret == s.Name {
-			onLink(nil)
-		}
-	}
-	_, _ = e.secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: onSecret, UpdateFunc: func(_, o any) { onSecret(o) }, DeleteFunc: onSecret,
-	})
-	go e.links.RunWithContext(ctx)
-	go e.secrets.RunWithContext(ctx)
-}
-
-// linkStatusOnlyChange reports whether an update of the Link changed
-// nothing but its status and bookkeeping metadata: the spec, finalizers,
-// deletion timestamp, labels and annotations are all as before.
-func linkStatusOnlyChange(oldObj, newObj any) bool {
-	o, ok1 := oldObj.(*unstructured.Unstructured)
-	n, ok2 := newObj.(*unstructured.Unstructured)
-	if !ok1 || !ok2 {
-		return false
-	}
-	return equality.Semantic.DeepEqual(o.Object["spec"], n.Object["spec"]) &&
-		slices.Equal(o.GetFinalizers(), n.GetFinalizers()) &&
-		equality.Semantic.DeepEqual(o.GetDeletionTimestamp(), n.GetDeletionTimestamp()) &&
-		maps.Equal(o.GetLabels(), n.GetLabels()) &&
-		maps.Equal(o.GetAnnotations(), n.GetAnnotations())
-}
-
-// waitForValidLink blocks until the Link exists and parses, reporting
-// each problem once, or ctx ends.
-func (e *Engine) waitForValidLink(ctx context.Context) (*unstructured.Unstructured, *Link, error) {
-	logger := klog.FromContext(ctx)
-	lastProblem := ""
+// standby keeps a replica that does not write ready to: at start and on
+// every Link or Secret change it follows the Link, the credentials and the
+// gateway (all only read), so its caches match the leader's.
+func (e *Engine) standby(ctx context.Context) {
 	for {
-		obj, link, err := e.readLink()
-		problem := ""
-		switch {
-		case obj == nil:
-			problem = "Link not found; waiting for it"
-		case err != nil:
-			problem = err.Error()
-		default:
-			return obj, link, nil
-		}
-		if problem != lastProblem {
-			lastProblem = problem
-			if obj == nil {
-				logger.Info("Waiting for the Link to exist")
-			} else {
-				e.reportInvalidLink(ctx, obj, err)
+		if !e.leading.Load() {
+			obj, link, err := e.links.read()
+			if obj != nil && err == nil && !link.DeletionRequested && link.TargetClusterName == e.cluster {
+				e.applyCredentials(ctx, obj, link)
+				e.gw.configure(ctx, link)
+				e.conn.setLink(link, obj)
+				e.linkLoaded.Store(true)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-e.linkChanged:
+			return
+		case <-e.links.wake:
 		}
 	}
 }
 
-// readLink reads the Link from the cache; obj is nil when there is none.
-func (e *Engine) readLink() (*unstructured.Unstructured, *Link, error) {
-	item, found, err := e.links.GetStore().GetByKey(e.cfg.Namespace + "/" + e.cfg.LinkName)
-	if err != nil || !found {
-		return nil, nil, err
+// useLocal wires the local caches into the engine: their events queue
+// the remote Service behind each mirror object, and a namespace that
+// appears lets its skipped Services be mirrored.
+func (e *Engine) useLocal(local *localState) {
+	e.local = local
+	e.services = &serviceSyncer{
+		conn: e.conn, local: local, gateway: e.gw.current, client: e.cfg.Local,
+		createNamespaces: e.cfg.EnableNamespaceCreation, conflictRetry: e.cfg.ConflictRetry,
+		changes: e.changes, report: e.report, status: e.status, metrics: e.cfg.Metrics,
 	}
-	obj := item.(*unstructured.Unstructured)
-	link, err := ParseLink(obj)
-	return obj, link, err
-}
-
-func (e *Engine) startLocalInformers(ctx context.Context) {
-	selector := LocalSelector(e.cluster).String()
-	factory := informers.NewSharedInformerFactoryWithOptions(e.cfg.Local, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-		informers.WithTransform(stripManagedFields))
-	e.services = factory.Core().V1().Services().Informer()
-	e.endpoints = factory.Core().V1().Endpoints().Informer()
-	_ = e.services.AddIndexers(cache.Indexers{headlessParentIndex: headlessParentIndexFunc})
-
-	_, _ = e.services.AddEventHandler(localHandler(e.recentServices, e.enqueueMirrorOf))
-	_, _ = e.endpoints.AddEventHandler(localHandler(e.recentEndpoints, e.enqueueMirrorOf))
-
-	nsFactory := informers.NewSharedInformerFactoryWithOptions(e.cfg.Local, 0, informers.WithTransform(stripManagedFields))
-	e.namespaces = nsFactory.Core().V1().Namespaces().Informer()
-	_, _ = e.namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	local.addHandlers(e.enqueueMirrorOf)
+	_, _ = local.inf.Namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			// A namespace that appears lets its skipped Services be mirrored.
-			if ns, ok := obj.(*corev1.Namespace); ok && e.localSynced.Load() {
-				if rc := e.currentRemote(); rc != nil {
-					for _, n := range rc.Services(ns.Name) {
-						e.queue.Add(queue.ServiceKey(n.Namespace, n.Name))
-					}
+			ns, ok := obj.(*corev1.Namespace)
+			if !ok || !e.localSynced.Load() {
+				return
+			}
+			if rc := e.conn.snapshot().Remote; rc != nil {
+				for _, n := range rc.Services(ns.Name) {
+					e.queue.Add(queue.ServiceKey(n.Namespace, n.Name))
 				}
 			}
 		},
 	})
-	e.svcW, e.epW = e.serviceWriter(), e.endpointsWriter()
-	go e.services.RunWithContext(ctx)
-	go e.endpoints.RunWithContext(ctx)
-	go e.namespaces.RunWithContext(ctx)
 }
 
-// localHandler queues the remote Service behind a changed mirror object,
-// so that edits and deletions by others are repaired and orphans found at
-// start-up are collected. Echoes of our own writes queue nothing.
-func localHandler[T metav1.Object](recent *recentWrites[T], enqueue func(metav1.Object)) cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if o, ok := obj.(T); ok && !recent.observed(o, false) {
-				enqueue(o)
-			}
-		},
-		UpdateFunc: func(_, obj any) {
-			if o, ok := obj.(T); ok && !recent.observed(o, false) {
-				enqueue(o)
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if o, ok := tombstoned(obj).(T); ok && !recent.observed(o, true) {
-				enqueue(o)
-			}
-		},
+// run starts the local informers.
+func (l *localState) run(ctx context.Context) {
+	go l.inf.Services.RunWithContext(ctx)
+	go l.inf.Endpoints.RunWithContext(ctx)
+	go l.inf.Namespaces.RunWithContext(ctx)
+}
+
+// sync dispatches one key.
+func (e *Engine) sync(ctx context.Context, key queue.Key) error {
+	switch key.Kind {
+	case queue.KindLink:
+		return e.syncLink(ctx)
+	case queue.KindService:
+		return e.services.sync(ctx, key)
+	case queue.KindStatus:
+		return e.status.sync(ctx)
+	case queue.KindProbe:
+		return e.syncProbe(ctx)
+	}
+	return queue.Permanent(fmt.Errorf("unknown key kind %v", key.Kind))
+}
+
+// result feeds every sync's outcome to the metrics and, at -v=2, the log.
+func (e *Engine) result(ctx context.Context, key queue.Key, outcome queue.Outcome, err error, _ time.Duration) {
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.Synced(string(outcome))
+	}
+	if err != nil && outcome == queue.OutcomeRetry {
+		klog.FromContext(ctx).V(2).Info("Sync failed; will retry", "err", err)
 	}
 }
 
 // enqueueMirrorOf queues the remote Service a local mirror object stands
 // for, read from its remote-svc-fq-name annotation: names are never parsed.
 func (e *Engine) enqueueMirrorOf(obj metav1.Object) {
-	if ns, name, ok := remoteOf(obj); ok {
+	if ns, name, ok := plan.RemoteOf(obj); ok {
 		e.queue.Add(queue.ServiceKey(ns, name))
 	}
 }
 
-// remoteOf returns the remote Service a mirror object stands for.
-func remoteOf(obj metav1.Object) (namespace, name string, ok bool) {
-	fq := obj.GetAnnotations()[AnnotationRemoteSvcFQName]
-	if obj.GetLabels()[LabelHeadlessMirrorSvcName] != "" {
-		namespace, name, _, ok = RemoteFromEndpointMirrorFQName(fq)
-		return namespace, name, ok
-	}
-	return RemoteFromFQName(fq)
-}
-
-// headlessParentIndex indexes endpoint-mirror Services by
-// "<namespace>/<headless mirror name>".
-const headlessParentIndex = "headlessParent"
-
-func headlessParentIndexFunc(obj any) ([]string, error) {
-	svc := obj.(*corev1.Service)
-	if p := svc.Labels[LabelHeadlessMirrorSvcName]; p != "" {
-		return []string{svc.Namespace + "/" + p}, nil
-	}
-	return nil, nil
-}
-
-func (e *Engine) currentLink() *Link {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.link
-}
-
-func (e *Engine) currentRemote() *remote.Cluster {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.remote
+// remoteChanged is the remote informers' handler: it notes when the change
+// was seen, for the propagation-latency metric, and queues the Service.
+func (e *Engine) remoteChanged(namespace, name string) {
+	key := queue.ServiceKey(namespace, name)
+	e.changes.saw(key)
+	e.queue.Add(key)
 }
 
 // enqueueAll queues every Service key known on either side: after a
 // configuration change or when the remote caches first sync.
 func (e *Engine) enqueueAll() {
-	if rc := e.currentRemote(); rc != nil {
+	if rc := e.conn.snapshot().Remote; rc != nil {
 		for _, n := range rc.Services("") {
 			e.queue.Add(queue.ServiceKey(n.Namespace, n.Name))
 		}
 	}
-	for _, store := range []cache.Store{e.services.GetStore(), e.endpoints.GetStore()} {
-		for _, obj := range store.List() {
-			e.enqueueMirrorOf(obj.(metav1.Object))
-		}
+	for _, obj := range e.local.objects() {
+		e.enqueueMirrorOf(obj)
 	}
 }
 
-// gatewayChanged takes the watcher's new gateway set and re-syncs the
-// gateway-mode mirrors, the only ones whose Endpoints point at it.
+// gatewayChanged re-syncs the gateway-mode mirrors, the only ones whose
+// Endpoints point at the gateway, when the watcher publishes a new set.
 func (e *Engine) gatewayChanged() {
-	gw := e.gw.current()
-	e.mu.Lock()
-	changed := !gatewaysEqual(e.gateway, gw)
-	e.gateway = gw
-	e.mu.Unlock()
-	if changed {
-		for _, k := range e.report.keys(ModeGateway) {
-			e.queue.Add(k)
-		}
+	e.queue.Add(e.probeKey())
+	for _, k := range e.report.keys(plan.ModeGateway) {
+		e.queue.Add(k)
 	}
-}
-
-// stripManagedFields keeps cached local objects small.
-func stripManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
-}
-
-// tombstoned unwraps the object of a delete whose final state was missed.
-func tombstoned(obj any) any {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		return t.Obj
-	}
-	return obj
 }

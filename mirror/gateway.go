@@ -15,18 +15,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/svcmirror/svcmirror/metrics"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
-
-// gatewaysEqual compares two gateway sets, liveness included.
-func gatewaysEqual(a, b Gateway) bool {
-	return slices.Equal(a.Addresses, b.Addresses)
-}
-
-func (e *Engine) currentGateway() Gateway {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.gateway
-}
 
 // resolveTimeout bounds one DNS lookup of a gateway name.
 const resolveTimeout = 5 * time.Second
@@ -59,16 +49,16 @@ func resolveGateway(ctx context.Context, addresses []string) ([]string, error) {
 	return ips, nil
 }
 
-// gatewayWatcher keeps the engine's view of the gateway current: it
+// gatewayWatcher is the only owner of the gateway set. It
 // re-resolves the Link's gateway addresses every resolveEvery (a load
 // balancer's DNS name may start pointing elsewhere) and probes each IP per
-// the Link's probeSpec. It hands the engine a new Gateway only when the
+// the Link's probeSpec. It hands the engine a new gateway set only when the
 // set or an address's liveness changes, so mirrors are written on
 // transitions only.
 type gatewayWatcher struct {
 	resolveEvery time.Duration
 	metrics      *metrics.Metrics
-	// onChange is told that the published Gateway changed; it reads it
+	// onChange is told that the published gateway set changed; it reads it
 	// with current, so notifications arriving out of order do no harm.
 	onChange func()
 	client   *http.Client
@@ -76,12 +66,12 @@ type gatewayWatcher struct {
 	mu        sync.Mutex
 	cancel    context.CancelFunc
 	addresses []string
-	probe     ProbeSpec
+	probe     plan.ProbeSpec
 	port      int32
 	ips       []string        // last good resolution
 	alive     map[string]bool // per IP
 	probers   map[string]context.CancelFunc
-	published Gateway
+	published plan.Gateway
 	dnsFailed bool
 }
 
@@ -100,8 +90,8 @@ func newGatewayWatcher(resolveEvery time.Duration, m *metrics.Metrics, onChange 
 
 // configure applies the Link's gateway fields. When they changed it
 // resolves the addresses at once (so the first sync after a change uses
-// them) and restarts the loop; it returns the Gateway to use now.
-func (w *gatewayWatcher) configure(ctx context.Context, link *Link) Gateway {
+// them) and restarts the loop; it returns the gateway set to use now.
+func (w *gatewayWatcher) configure(ctx context.Context, link *plan.Link) plan.Gateway {
 	w.mu.Lock()
 	if w.cancel != nil && slices.Equal(w.addresses, link.GatewayAddresses) && w.probe == link.Probe && w.port == link.GatewayPort {
 		gw := w.published
@@ -146,7 +136,7 @@ func (w *gatewayWatcher) stop() {
 // that it never reads fields configure replaces.
 type gatewayConfig struct {
 	addresses []string
-	probe     ProbeSpec
+	probe     plan.ProbeSpec
 }
 
 func (w *gatewayWatcher) run(ctx context.Context, cfg gatewayConfig) {
@@ -222,7 +212,7 @@ func (w *gatewayWatcher) resolve(ctx context.Context, cfg gatewayConfig) {
 // probeLoop probes one gateway IP every period, with up to 10% jitter so
 // that many daemons do not probe in step. failureThreshold consecutive
 // failures mark it down; one success marks it up again.
-func (w *gatewayWatcher) probeLoop(ctx context.Context, ip string, p ProbeSpec) {
+func (w *gatewayWatcher) probeLoop(ctx context.Context, ip string, p plan.ProbeSpec) {
 	logger := klog.FromContext(ctx).WithValues("gatewayAddress", ip)
 	url := "http://" + net.JoinHostPort(ip, strconv.Itoa(int(p.Port))) + p.Path
 	failures := 0
@@ -295,10 +285,10 @@ func (w *gatewayWatcher) probeOnce(ctx context.Context, url string, timeout time
 
 // publishLocked hands the engine the current set if it changed; mu held.
 func (w *gatewayWatcher) publishLocked() {
-	var gw Gateway
+	var gw plan.Gateway
 	anyAlive := false
 	for _, ip := range w.ips {
-		gw.Addresses = append(gw.Addresses, GatewayAddress{IP: ip, Alive: w.alive[ip]})
+		gw.Addresses = append(gw.Addresses, plan.GatewayAddress{IP: ip, Alive: w.alive[ip]})
 		anyAlive = anyAlive || w.alive[ip]
 		if w.metrics != nil {
 			w.metrics.GatewayAddressAlive(ip, w.alive[ip])
@@ -307,7 +297,7 @@ func (w *gatewayWatcher) publishLocked() {
 	if w.metrics != nil {
 		w.metrics.GatewayAlive(anyAlive || len(w.ips) == 0)
 	}
-	if gatewaysEqual(gw, w.published) {
+	if plan.GatewaysEqual(gw, w.published) {
 		return
 	}
 	w.published = gw
@@ -316,8 +306,8 @@ func (w *gatewayWatcher) publishLocked() {
 	}
 }
 
-// current is the Gateway last published.
-func (w *gatewayWatcher) current() Gateway {
+// current is the gateway set last published.
+func (w *gatewayWatcher) current() plan.Gateway {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.published

@@ -1,6 +1,8 @@
 package mirror
 
 import (
+	"github.com/svcmirror/svcmirror/mirror/plan"
+
 	"context"
 	"net"
 	"net/http"
@@ -43,10 +45,10 @@ func startHealth(t *testing.T, ip string, port int) (*healthServer, int) {
 type watch struct {
 	w         *gatewayWatcher
 	mu        sync.Mutex
-	published []Gateway
+	published []plan.Gateway
 }
 
-func startWatch(t *testing.T, link *Link) *watch {
+func startWatch(t *testing.T, link *plan.Link) *watch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -90,8 +92,8 @@ func equalMaps(a, b map[string]bool) bool {
 	return true
 }
 
-func probedLink(port int, addresses ...string) *Link {
-	return &Link{GatewayAddresses: addresses, GatewayPort: 4143, Probe: ProbeSpec{
+func probedLink(port int, addresses ...string) *plan.Link {
+	return &plan.Link{GatewayAddresses: addresses, GatewayPort: 4143, Probe: plan.ProbeSpec{
 		Path: "/ready", Port: int32(port), Period: 20 * time.Millisecond, Timeout: time.Second, FailureThreshold: 3,
 	}}
 }
@@ -124,7 +126,7 @@ func TestOnlyTheFailingAddressIsMarkedDown(t *testing.T) {
 }
 
 func TestNoProbeSpecMeansAlwaysAlive(t *testing.T) {
-	link := &Link{GatewayAddresses: []string{"192.0.2.10"}, GatewayPort: 4143}
+	link := &plan.Link{GatewayAddresses: []string{"192.0.2.10"}, GatewayPort: 4143}
 	r := startWatch(t, link)
 	r.waitFor(t, map[string]bool{"192.0.2.10": true})
 }
@@ -141,9 +143,9 @@ func TestDNSNameResolvesAndFailureKeepsTheLastGoodSet(t *testing.T) {
 		t.Fatal("an unresolvable name must be an error")
 	}
 
-	r := startWatch(t, &Link{GatewayAddresses: []string{"192.0.2.10"}, GatewayPort: 4143})
+	r := startWatch(t, &plan.Link{GatewayAddresses: []string{"192.0.2.10"}, GatewayPort: 4143})
 	r.waitFor(t, map[string]bool{"192.0.2.10": true})
 	// Reconfigure to a name that does not resolve: the last good set stays.
-	r.w.configure(context.Background(), &Link{GatewayAddresses: []string{"no-such-host.invalid"}, GatewayPort: 4143})
+	r.w.configure(context.Background(), &plan.Link{GatewayAddresses: []string{"no-such-host.invalid"}, GatewayPort: 4143})
 	r.waitFor(t, map[string]bool{"192.0.2.10": true})
 }

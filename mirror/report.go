@@ -7,16 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/svcmirror/svcmirror/metrics"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 	"github.com/svcmirror/svcmirror/queue"
-)
-
-// Reasons a remote Service is not mirrored, as in the Link status's
-// Mirrored condition (compat.md) plus Conflict, ours.
-const (
-	ReasonMirrored         = "Mirrored"
-	ReasonMissingNamespace = "MissingNamespace"
-	ReasonConflict         = "Conflict"
-	ReasonError            = "Error"
 )
 
 // failure is why one remote Service is not mirrored right now.
@@ -35,17 +27,17 @@ type reporter struct {
 
 	mu      sync.Mutex
 	failing map[queue.Key]failure
-	modes   map[queue.Key]Mode
+	modes   map[queue.Key]plan.Mode
 	counts  map[string]int
 }
 
 func newReporter(m *metrics.Metrics) *reporter {
-	return &reporter{metrics: m, failing: map[queue.Key]failure{}, modes: map[queue.Key]Mode{}, counts: map[string]int{}}
+	return &reporter{metrics: m, failing: map[queue.Key]failure{}, modes: map[queue.Key]plan.Mode{}, counts: map[string]int{}}
 }
 
 // mirrored records that key is mirrored in mode. It reports whether the
 // status summary changed.
-func (r *reporter) mirrored(key queue.Key, mode Mode) bool {
+func (r *reporter) mirrored(key queue.Key, mode plan.Mode) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, wasFailing := r.failing[key]
@@ -67,7 +59,7 @@ func (r *reporter) failed(key queue.Key, f failure) (isNew bool) {
 		f.Since = old.Since
 	}
 	r.failing[key] = f
-	r.setMode(key, ModeNone)
+	r.setMode(key, plan.ModeNone)
 	if r.metrics != nil {
 		r.metrics.Skipped(f.Reason)
 	}
@@ -80,11 +72,11 @@ func (r *reporter) gone(key queue.Key) bool {
 	defer r.mu.Unlock()
 	_, wasFailing := r.failing[key]
 	delete(r.failing, key)
-	return r.setMode(key, ModeNone) || wasFailing
+	return r.setMode(key, plan.ModeNone) || wasFailing
 }
 
 // keys lists the Services mirrored in mode.
-func (r *reporter) keys(mode Mode) []queue.Key {
+func (r *reporter) keys(mode plan.Mode) []queue.Key {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []queue.Key
@@ -97,15 +89,15 @@ func (r *reporter) keys(mode Mode) []queue.Key {
 }
 
 // setMode must be called with mu held.
-func (r *reporter) setMode(key queue.Key, mode Mode) bool {
+func (r *reporter) setMode(key queue.Key, mode plan.Mode) bool {
 	old := r.modes[key]
 	if old == mode {
 		return false
 	}
-	if old != ModeNone {
+	if old != plan.ModeNone {
 		r.counts[string(old)]--
 	}
-	if mode == ModeNone {
+	if mode == plan.ModeNone {
 		delete(r.modes, key)
 	} else {
 		r.modes[key] = mode

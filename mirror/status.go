@@ -3,13 +3,20 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+
+	"github.com/svcmirror/svcmirror/metrics"
+	"github.com/svcmirror/svcmirror/mirror/plan"
+	"github.com/svcmirror/svcmirror/queue"
 )
 
 // maxStatusFailures caps the failing Services listed in the Link status:
@@ -20,12 +27,97 @@ const maxStatusFailures = 50
 // controllerName fills the status entries' controllerName.
 const controllerName = "svcmirror"
 
-// desiredStatus builds the Link's status from the reporter: Linkerd's
+// statusDelay batches status writes: many services changing at once cost
+// one Link status write a second at most.
+const statusDelay = time.Second
+
+// statusReporter tells the operator what the engine is doing: the Link's
+// status, written on a key of its own at most once per statusDelay, and
+// Events on the Link.
+type statusReporter struct {
+	queue   *queue.Queue
+	key     queue.Key
+	dynamic dynamic.Interface
+	events  record.EventRecorder
+	report  *reporter
+	conn    *connection
+	metrics *metrics.Metrics
+	// leading says whether this replica writes; a standby sends no Events.
+	leading func() bool
+	// readLink reads the Link as the cache holds it now.
+	readLink func() (*unstructured.Unstructured, *plan.Link, error)
+	// lastStatus is the status last written; only the status key's sync,
+	// which the queue never runs twice at once, touches it.
+	lastStatus map[string]any
+}
+
+// changed asks for a status write within statusDelay.
+func (r *statusReporter) changed() { r.queue.AddAfter(r.key, statusDelay) }
+
+// failed records why a Service is not mirrored; a new reason is logged and
+// sent as an Event on the Link once.
+func (r *statusReporter) failed(ctx context.Context, key queue.Key, mirrorName, reason, msg string) {
+	if !r.report.failed(key, failure{Reason: reason, Message: msg, MirrorName: mirrorName, Since: metav1.Now()}) {
+		return
+	}
+	klog.FromContext(ctx).Info("Service not mirrored", "service", klog.KRef(key.Namespace, key.Name), "reason", reason, "detail", msg)
+	if obj := r.conn.snapshot().LinkObj; obj != nil && r.leading() {
+		r.events.Eventf(linkRef(obj), corev1.EventTypeWarning, reason, "Service %s/%s not mirrored: %s", key.Namespace, key.Name, msg)
+	}
+	r.changed()
+}
+
+// warn sends a Warning Event on the Link.
+func (r *statusReporter) warn(obj *unstructured.Unstructured, reason, msg string) {
+	if obj != nil && r.leading() {
+		r.events.Event(linkRef(obj), corev1.EventTypeWarning, reason, msg)
+	}
+}
+
+// invalidLink says, once per distinct problem, that the Link cannot be
+// used: a log line, an Event on the Link and a metric.
+func (r *statusReporter) invalidLink(ctx context.Context, obj *unstructured.Unstructured, err error) {
+	klog.FromContext(ctx).Error(err, "Link is invalid; keeping the last valid configuration, if any, until it is fixed")
+	r.warn(obj, "InvalidLink", err.Error())
+	if r.metrics != nil {
+		r.metrics.ConfigError("link")
+	}
+}
+
+// sync writes the Link's status if it differs from what is there.
+func (r *statusReporter) sync(ctx context.Context) error {
+	obj, link, err := r.readLink()
+	if obj == nil || err != nil || link.DeletionRequested {
+		return nil
+	}
+	rc := r.conn.snapshot().Remote
+	want := r.desired(link, rc != nil && rc.Reachable())
+	have, _, _ := unstructured.NestedMap(obj.Object, "status")
+	// Where Linkerd's own CRD is installed the API server prunes our summary,
+	// so what we wrote never reads back equal: comparing with our last
+	// write as well keeps that from becoming a write loop.
+	if statusEqual(have, want) || statusEqual(r.lastStatus, want) {
+		return nil
+	}
+	updated := obj.DeepCopy()
+	if err := unstructured.SetNestedMap(updated.Object, want, "status"); err != nil {
+		return err
+	}
+	if _, err := r.dynamic.Resource(plan.LinkGVR).Namespace(obj.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update Link status: %w", err)
+	}
+	r.lastStatus = want
+	summary := want["summary"].(map[string]any)
+	klog.FromContext(ctx).V(2).Info("Wrote Link status", "mirrored", summary["mirrored"], "failing", summary["failing"])
+	return nil
+}
+
+// desired builds the Link's status from the reporter: Linkerd's
 // mirrorServices list, holding only the failing Services (capped), plus
 // our summary counts. Nothing in it changes while nothing happens, so it is
 // written only on change.
-func (e *Engine) desiredStatus(link *Link, remoteReachable bool) map[string]any {
-	mirrored, failingCount, failing := e.report.snapshot(maxStatusFailures)
+func (r *statusReporter) desired(link *plan.Link, remoteReachable bool) map[string]any {
+	mirrored, failingCount, failing := r.report.snapshot(maxStatusFailures)
 	entries := make([]any, 0, len(failing))
 	for _, f := range failing {
 		entries = append(entries, map[string]any{
@@ -57,30 +149,6 @@ func (e *Engine) desiredStatus(link *Link, remoteReachable bool) map[string]any 
 	}
 }
 
-// writeStatus writes the Link's status if it differs from what is there.
-func (e *Engine) writeStatus(ctx context.Context, obj *unstructured.Unstructured, link *Link) error {
-	rc := e.currentRemote()
-	want := e.desiredStatus(link, rc != nil && rc.Reachable())
-	have, _, _ := unstructured.NestedMap(obj.Object, "status")
-	// Where Linkerd's own CRD is installed the API server prunes our summary,
-	// so what we wrote never reads back equal: comparing with our last
-	// write as well keeps that from becoming a write loop.
-	if statusEqual(have, want) || statusEqual(e.lastStatus, want) {
-		return nil
-	}
-	updated := obj.DeepCopy()
-	if err := unstructured.SetNestedMap(updated.Object, want, "status"); err != nil {
-		return err
-	}
-	_, err := e.cfg.Dynamic.Resource(LinkGVR).Namespace(obj.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-	if err != nil {
-		return fmt.Errorf("update Link status: %w", err)
-	}
-	e.lastStatus = want
-	klog.FromContext(ctx).V(2).Info("Wrote Link status", "mirrored", want["summary"].(map[string]any)["mirrored"], "failing", want["summary"].(map[string]any)["failing"])
-	return nil
-}
-
 // statusEqual compares statuses after a JSON-shaped normalisation (the API
 // server returns numbers as int64 and drops empty lists).
 func statusEqual(have, want map[string]any) bool {
@@ -100,18 +168,8 @@ func statusEqual(have, want map[string]any) bool {
 // linkRef is the object Events about the Link are recorded on.
 func linkRef(obj *unstructured.Unstructured) *corev1.ObjectReference {
 	return &corev1.ObjectReference{
-		APIVersion: LinkGroup + "/" + LinkVersion, Kind: LinkKind,
+		APIVersion: plan.LinkGroup + "/" + plan.LinkVersion, Kind: plan.LinkKind,
 		Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: obj.GetUID(),
 		ResourceVersion: obj.GetResourceVersion(),
-	}
-}
-
-// reportInvalidLink says, once per distinct problem, that the Link cannot
-// be used: a log line, an Event on the Link and a metric.
-func (e *Engine) reportInvalidLink(ctx context.Context, obj *unstructured.Unstructured, err error) {
-	klog.FromContext(ctx).Error(err, "Link is invalid; keeping the last valid configuration, if any, until it is fixed")
-	e.events.Event(linkRef(obj), corev1.EventTypeWarning, "InvalidLink", err.Error())
-	if e.cfg.Metrics != nil {
-		e.cfg.Metrics.ConfigError("link")
 	}
 }

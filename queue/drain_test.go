@@ -70,7 +70,7 @@ func TestShutdownCancelsSyncsThatOutlastTheDrain(t *testing.T) {
 		close(started)
 		<-ctx.Done() // a write that never answers
 		return ctx.Err()
-	}, func(_ Key, _ Outcome, err error, _ time.Duration) { outcome <- err })
+	}, func(_ context.Context, _ Key, _ Outcome, err error, _ time.Duration) { outcome <- err })
 	defer cancel()
 	q.Add(key)
 	waitClosed(t, started, "the sync to start")
@@ -78,5 +78,45 @@ func TestShutdownCancelsSyncsThatOutlastTheDrain(t *testing.T) {
 	waitClosed(t, done, "Run to return after the drain timeout")
 	if err := <-outcome; err != context.Canceled {
 		t.Errorf("the hung sync ended with %v, want context.Canceled", err)
+	}
+}
+
+// TestAKeyLeftAtTheEndOfARunIsSyncedByTheNext: a leader that loses its
+// lease stops at once, and what it had not synced yet is the next term's.
+func TestAKeyLeftAtTheEndOfARunIsSyncedByTheNext(t *testing.T) {
+	first, queued := ServiceKey("ns", "first"), ServiceKey("ns", "queued")
+	started, release := make(chan struct{}), make(chan struct{})
+	synced := make(chan Key, 4)
+	q := New("test-terms")
+	defer q.ShutDown()
+	sync := func(_ context.Context, key Key) error {
+		synced <- key
+		if key == first {
+			close(started)
+			<-release
+		}
+		return nil
+	}
+	cancel, done := runInBackground(q, 2, sync, nil)
+	q.Add(first)
+	waitClosed(t, started, "the first sync to start")
+	cancel()
+	q.Add(queued)
+	close(release)
+	waitClosed(t, done, "the first Run to return")
+	if got := len(synced); got != 1 {
+		t.Fatalf("the first Run synced %d keys after its end; want only the one in flight", got)
+	}
+	<-synced
+
+	cancel2, done2 := runInBackground(q, 2, sync, nil)
+	defer func() { cancel2(); <-done2 }()
+	select {
+	case got := <-synced:
+		if got != queued {
+			t.Fatalf("the second Run synced %v, want %v", got, queued)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the key left by the first Run was never synced by the second")
 	}
 }

@@ -53,3 +53,9 @@ func retryDelay(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// IsRetryAfter reports whether err asks for a retry after a fixed delay.
+func IsRetryAfter(err error) bool {
+	_, ok := retryDelay(err)
+	return ok
+}

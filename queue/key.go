@@ -13,8 +13,20 @@ const (
 	// brings everything mirrored from it up to date: the mirror Service, its
 	// Endpoints, and a headless Service's endpoint mirrors.
 	KindService Kind = iota + 1
-	// KindLink names the Link itself: its finalizer and status.
+	// KindLink names the Link itself: its configuration, credentials and
+	// finalizer.
 	KindLink
+	// KindStatus names the Link's status, written on a key of its own so
+	// that a burst of changes costs one debounced write and never re-runs
+	// the Link sync.
+	KindStatus
+	// KindProbe names the Link's probe Service and Endpoints
+	// (probe-gateway-<link>), which Linkerd's tooling reads.
+	KindProbe
+
+	// kindWake wakes a worker blocked in Get when its Run ends; it is never
+	// synced.
+	kindWake Kind = 255
 )
 
 func (k Kind) String() string {
@@ -23,6 +35,10 @@ func (k Kind) String() string {
 		return "Service"
 	case KindLink:
 		return "Link"
+	case KindStatus:
+		return "Status"
+	case KindProbe:
+		return "Probe"
 	default:
 		return fmt.Sprintf("Kind(%d)", uint8(k))
 	}

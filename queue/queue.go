@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strconv"
 	gosync "sync"
 	"time"
 
@@ -39,13 +40,16 @@ const (
 // SyncFunc brings one key up to date.
 type SyncFunc func(ctx context.Context, key Key) error
 
-// ResultFunc hears of every sync's outcome.
-type ResultFunc func(key Key, outcome Outcome, err error, took time.Duration)
+// ResultFunc hears of every sync's outcome, on the sync's context.
+type ResultFunc func(ctx context.Context, key Key, outcome Outcome, err error, took time.Duration)
 
 // Queue is a named, rate-limited queue of Keys.
 type Queue struct {
 	q            workqueue.TypedRateLimitingInterface[Key]
 	drainTimeout time.Duration
+
+	mu      gosync.Mutex
+	delayed map[Key]bool // keys AddAfter will add
 }
 
 // New makes a queue. Its name labels the workqueue metrics, so the metrics
@@ -55,27 +59,45 @@ func New(name string) *Queue {
 	return &Queue{
 		q:            workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[Key]{Name: name}),
 		drainTimeout: defaultDrainTimeout,
+		delayed:      map[Key]bool{},
 	}
 }
 
 // Add queues key now; a key already waiting is not queued twice.
 func (q *Queue) Add(key Key) { q.q.Add(key) }
 
-// AddAfter queues key after d.
-func (q *Queue) AddAfter(key Key, d time.Duration) { q.q.AddAfter(key, d) }
+// AddAfter queues key after d, unless it is already waiting to be: the
+// first call's time holds, so a burst of calls costs one sync (the Link
+// status is written once a second at most this way). It is not a retry and
+// is not counted as one; workqueue's own AddAfter would count it.
+func (q *Queue) AddAfter(key Key, d time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.delayed[key] {
+		return
+	}
+	q.delayed[key] = true
+	time.AfterFunc(d, func() {
+		q.mu.Lock()
+		delete(q.delayed, key)
+		q.mu.Unlock()
+		q.q.Add(key)
+	})
+}
 
 // Len is the number of keys waiting.
 func (q *Queue) Len() int { return q.q.Len() }
 
-// ShutDown releases a queue that Run never ran (its delayed-add timer
-// goroutine). Run shuts its own queue down when its context ends; to stop
-// Run, cancel that context: ShutDown alone would let the workers sync every
-// key still queued before they return.
+// ShutDown releases the queue (its delayed-add timer goroutine) once no Run
+// is left to come. To stop a Run, cancel its context: ShutDown alone would
+// let the workers sync every key still queued before they return.
 func (q *Queue) ShutDown() { q.q.ShutDown() }
 
 // Run starts workers that sync keys until ctx ends. Then no new sync
 // starts, and the syncs in flight get up to the drain timeout to finish
-// before their context is cancelled; Run returns when they have.
+// before their context is cancelled; Run returns when they have. Keys
+// still queued stay queued: Run may be called again (a leader that lost
+// its lease and wins it back runs a new term on the same queue).
 func (q *Queue) Run(ctx context.Context, workers int, sync SyncFunc, result ResultFunc) {
 	// Syncs run on a context with ctx's values that outlives it.
 	syncCtx, cancelSyncs := context.WithCancel(context.WithoutCancel(ctx))
@@ -91,7 +113,11 @@ func (q *Queue) Run(ctx context.Context, workers int, sync SyncFunc, result Resu
 		}()
 	}
 	<-ctx.Done()
-	q.q.ShutDown()
+	// Workers blocked in Get wake on a key of their own; one that gets a
+	// real key instead puts it back for the next Run and stops.
+	for i := 0; i < workers; i++ {
+		q.q.Add(Key{Kind: kindWake, Name: strconv.Itoa(i)})
+	}
 	drainEnds := time.AfterFunc(q.drainTimeout, cancelSyncs)
 	defer drainEnds.Stop()
 	wg.Wait()
@@ -106,12 +132,17 @@ func (q *Queue) processNext(ctx, syncCtx context.Context, sync SyncFunc, result 
 		return false
 	}
 	defer q.q.Done(key)
+	if key.Kind == kindWake {
+		return ctx.Err() == nil // left over from an earlier Run: ignore it
+	}
 	if ctx.Err() != nil {
+		q.q.Add(key) // queued again once Done: it is the next Run's
 		return false
 	}
 
 	start := time.Now()
-	err := sync(klog.NewContext(syncCtx, klog.FromContext(syncCtx).WithValues("key", key.String())), key)
+	keyCtx := klog.NewContext(syncCtx, klog.FromContext(syncCtx).WithValues("key", key.String()))
+	err := sync(keyCtx, key)
 	took := time.Since(start)
 
 	outcome := OutcomeSuccess
@@ -132,7 +163,7 @@ func (q *Queue) processNext(ctx, syncCtx context.Context, sync SyncFunc, result 
 		}
 	}
 	if result != nil {
-		result(key, outcome, err, took)
+		result(keyCtx, key, outcome, err, took)
 	}
 	return true
 }

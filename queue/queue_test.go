@@ -19,7 +19,7 @@ func newRecorder() *recorder {
 	return &recorder{outcomes: map[Key][]Outcome{}, changed: make(chan struct{}, 1000)}
 }
 
-func (r *recorder) result(key Key, o Outcome, _ error, _ time.Duration) {
+func (r *recorder) result(_ context.Context, key Key, o Outcome, _ error, _ time.Duration) {
 	r.mu.Lock()
 	r.outcomes[key] = append(r.outcomes[key], o)
 	r.mu.Unlock()

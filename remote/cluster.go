@@ -13,13 +13,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-)
 
-// Endpoint is what the engine needs of one remote endpoint.
-type Endpoint struct {
-	Hostname string
-	Ready    bool
-}
+	"github.com/svcmirror/svcmirror/mirror/plan"
+)
 
 // Handlers are called from informer goroutines; they must not block.
 type Handlers struct {
@@ -226,12 +222,12 @@ func (c *Cluster) Services(namespace string) []cache.ObjectName {
 
 // Endpoints returns every endpoint of the Service namespace/name across
 // its EndpointSlices.
-func (c *Cluster) Endpoints(namespace, name string) []Endpoint {
+func (c *Cluster) Endpoints(namespace, name string) []plan.RemoteEndpoint {
 	objs, _ := c.slices.GetIndexer().ByIndex(serviceNameIndex, namespace+"/"+name)
-	var out []Endpoint
+	var out []plan.RemoteEndpoint
 	for _, obj := range objs {
 		for _, e := range obj.(*discoveryv1.EndpointSlice).Endpoints {
-			ep := Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
+			ep := plan.RemoteEndpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
 			if e.Hostname != nil {
 				ep.Hostname = *e.Hostname
 			}

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
+
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 func svc(name, mode, rv string) *corev1.Service {
@@ -79,14 +81,14 @@ func TestOnlySelectedServicesAreCachedAndStripped(t *testing.T) {
 func TestEndpointsAcrossSlicesKeepHostnameAndReadiness(t *testing.T) {
 	c, _ := startFake(t, svc("gw", "true", "1"))
 	got := c.Endpoints("ns", "gw")
-	want := []Endpoint{{Hostname: "gw-0", Ready: true}, {Ready: false}}
+	want := []plan.RemoteEndpoint{{Hostname: "gw-0", Ready: true}, {Ready: false}}
 	if diff := cmp.Diff(want, got, sortEndpoints); diff != "" {
 		t.Fatalf("endpoints (-want +got):\n%s", diff)
 	}
 }
 
-var sortEndpoints = cmp.Transformer("sort", func(in []Endpoint) map[Endpoint]int {
-	m := map[Endpoint]int{}
+var sortEndpoints = cmp.Transformer("sort", func(in []plan.RemoteEndpoint) map[plan.RemoteEndpoint]int {
+	m := map[plan.RemoteEndpoint]int{}
 	for _, e := range in {
 		m[e]++
 	}

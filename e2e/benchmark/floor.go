@@ -11,7 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 // createRemote makes the exported Services and their EndpointSlices.
@@ -33,14 +33,14 @@ func (r *sizeRun) createRemote(ctx context.Context) error {
 
 // desired is what the mirror of remote Service i must be with its
 // endpoints ready or not (nil: absent).
-func (r *sizeRun) desired(i int, ready bool) (*mirror.Desired, error) {
-	gw := mirror.Gateway{Addresses: []mirror.GatewayAddress{{IP: gatewayIP, Alive: true}}}
-	return mirror.DesiredFor(r.link, remoteState(r.remote[i], r.opts.Endpoints, ready), mirror.ModeGateway, gw, nil)
+func (r *sizeRun) desired(i int, ready bool) (*plan.Desired, error) {
+	gw := plan.Gateway{Addresses: []plan.GatewayAddress{{IP: gatewayIP, Alive: true}}}
+	return plan.DesiredFor(r.link, remoteState(r.remote[i], r.opts.Endpoints, ready), plan.ModeGateway, gw)
 }
 
 // allDesired is every mirror as the remote state asks for it.
-func (r *sizeRun) allDesired() ([]*mirror.Desired, error) {
-	all := make([]*mirror.Desired, r.n)
+func (r *sizeRun) allDesired() ([]*plan.Desired, error) {
+	all := make([]*plan.Desired, r.n)
 	for i := range all {
 		d, err := r.desired(i, true)
 		if err != nil {
@@ -52,7 +52,7 @@ func (r *sizeRun) allDesired() ([]*mirror.Desired, error) {
 }
 
 // expectAll replaces the tracker's expectations with all.
-func (r *sizeRun) expectAll(all []*mirror.Desired) {
+func (r *sizeRun) expectAll(all []*plan.Desired) {
 	r.tracker.forget()
 	for _, d := range all {
 		r.tracker.expect(d.Service.Namespace, d.Service.Name, d)

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 const (
@@ -67,12 +67,12 @@ func remoteSlice(i, m int, ready bool) *discoveryv1.EndpointSlice {
 }
 
 // remoteState is what the daemon should see of remote Service i.
-func remoteState(svc *corev1.Service, m int, ready bool) mirror.RemoteState {
-	eps := make([]mirror.RemoteEndpoint, m)
+func remoteState(svc *corev1.Service, m int, ready bool) plan.RemoteState {
+	eps := make([]plan.RemoteEndpoint, m)
 	for j := range eps {
 		eps[j].Ready = ready
 	}
-	return mirror.RemoteState{Service: svc, Endpoints: eps}
+	return plan.RemoteState{Service: svc, Endpoints: eps}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/svcmirror/svcmirror/e2e/testbed"
-	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 // gatewayIP stands in for the target's gateway (a documentation address:
@@ -187,7 +187,7 @@ type sizeRun struct {
 	// tracker of its mirrors and their "namespace/mirror name" keys.
 	round       int
 	pair        *testbed.Pair
-	link        *mirror.Link
+	link        *plan.Link
 	tracker     *tracker
 	stopTracker context.CancelFunc
 	keys        []string
@@ -301,12 +301,12 @@ func (r *sizeRun) linkRound(ctx context.Context) error {
 	if err := r.pair.ApplyLink(ctx, linkObj); err != nil {
 		return err
 	}
-	if r.link, err = mirror.ParseLink(linkObj); err != nil {
+	if r.link, err = plan.ParseLink(linkObj); err != nil {
 		return err
 	}
 	r.keys = make([]string, r.n)
 	for i, svc := range r.remote {
-		r.keys[i] = svc.Namespace + "/" + mirror.MirrorName(svc.Name, r.link.TargetClusterName)
+		r.keys[i] = svc.Namespace + "/" + plan.MirrorName(svc.Name, r.link.TargetClusterName)
 	}
 	var trackerCtx context.Context
 	trackerCtx, r.stopTracker = context.WithCancel(ctx)

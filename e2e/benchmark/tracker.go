@@ -12,13 +12,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 // tracker watches the mirror objects in the source cluster and knows, for
 // every mirror the benchmark expects, whether it is right and since when.
 // "Right" is the engine's own owned-field diff finding nothing to do
-// (mirror.PlanService and mirror.PlanEndpoints return ActionNone), except
+// (plan.PlanService and plan.PlanEndpoints return ActionNone), except
 // that the remote-resource-version annotation is not compared: the benchmark
 // cannot know a remote write's resourceVersion before it sends it, and it
 // sets each expectation before the change that causes it.
@@ -33,7 +33,7 @@ type tracker struct {
 	changed chan struct{}
 	// want holds the expected objects by "namespace/mirror name"; a nil
 	// entry means the mirror must not exist.
-	want map[string]*mirror.Desired
+	want map[string]*plan.Desired
 	svcs map[string]*corev1.Service
 	eps  map[string]*corev1.Endpoints
 	// rightSince holds the expected mirrors that are right, with the time
@@ -44,7 +44,7 @@ type tracker struct {
 func newTracker() *tracker {
 	return &tracker{
 		changed:    make(chan struct{}),
-		want:       map[string]*mirror.Desired{},
+		want:       map[string]*plan.Desired{},
 		svcs:       map[string]*corev1.Service{},
 		eps:        map[string]*corev1.Endpoints{},
 		rightSince: map[string]time.Time{},
@@ -54,7 +54,7 @@ func newTracker() *tracker {
 // start watches the Services and Endpoints carrying cluster's ownership
 // labels and returns once the first list is in.
 func (t *tracker) start(ctx context.Context, client kubernetes.Interface, cluster string) error {
-	selector := mirror.LocalSelector(cluster).String()
+	selector := plan.LocalSelector(cluster).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
 		informers.WithTransform(func(obj any) (any, error) {
@@ -107,7 +107,7 @@ func observe[T metav1.Object](t *tracker, obj T, gone bool, into map[string]T) {
 
 // expect sets what the mirror of remote Service svc must be from now on
 // (desired nil: absent) and re-checks it.
-func (t *tracker) expect(namespace, mirrorName string, desired *mirror.Desired) {
+func (t *tracker) expect(namespace, mirrorName string, desired *plan.Desired) {
 	key := namespace + "/" + mirrorName
 	now := time.Now()
 	t.mu.Lock()
@@ -131,7 +131,7 @@ func (t *tracker) recheck(key string, now time.Time) {
 	}
 }
 
-func (t *tracker) isRight(key string, desired *mirror.Desired) bool {
+func (t *tracker) isRight(key string, desired *plan.Desired) bool {
 	svc, ep := t.svcs[key], t.eps[key]
 	if desired == nil {
 		return svc == nil && ep == nil
@@ -140,15 +140,15 @@ func (t *tracker) isRight(key string, desired *mirror.Desired) bool {
 		return false
 	}
 	want := desired.Service.DeepCopy()
-	want.Annotations[mirror.AnnotationRemoteResourceVersion] = svc.Annotations[mirror.AnnotationRemoteResourceVersion]
-	if action, _ := mirror.PlanService(want, svc); action != mirror.ActionNone {
+	want.Annotations[plan.AnnotationRemoteResourceVersion] = svc.Annotations[plan.AnnotationRemoteResourceVersion]
+	if action, _ := plan.PlanService(want, svc); action != plan.ActionNone {
 		return false
 	}
 	if desired.Endpoints == nil {
 		return true
 	}
-	action, _ := mirror.PlanEndpoints(desired.Endpoints, ep)
-	return action == mirror.ActionNone
+	action, _ := plan.PlanEndpoints(desired.Endpoints, ep)
+	return action == plan.ActionNone
 }
 
 // notify wakes every waiter; t.mu must be held.
@@ -211,7 +211,7 @@ func (t *tracker) since(keys []string) []time.Time {
 func (t *tracker) forget() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.want = map[string]*mirror.Desired{}
+	t.want = map[string]*plan.Desired{}
 	t.rightSince = map[string]time.Time{}
 }
 

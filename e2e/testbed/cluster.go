@@ -41,6 +41,9 @@ type Options struct {
 	// Address is the IP the API server listens on and advertises; default
 	// 127.0.0.1. Tests inside a private network namespace use another one.
 	Address string
+	// AuditLog makes the API server log every write (create, update, patch,
+	// delete) to <Dir>/audit.log; AuditWrites reads it.
+	AuditLog bool
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -176,7 +179,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		"--client-ca-file=" + c.pki.caPath,
 		"--token-auth-file=" + tokens,
 		"--authorization-mode=RBAC",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-issuer=" + ServiceAccountIssuer,
 		"--service-account-key-file=" + c.pki.saPubKeyPath,
 		"--service-account-signing-key-file=" + c.pki.saKeyPath,
 		// Room for the benchmark's thousands of ClusterIP Services.
@@ -191,6 +194,13 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		// reconciler would fail a POST every 10s, noise in the write counts
 		// that the tests and the benchmark read. Nothing here needs them.
 		"--endpoint-reconciler-type=none",
+	}
+	if c.opts.AuditLog {
+		policy := filepath.Join(c.Dir, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return err
+		}
+		args = append(args, "--audit-policy-file="+policy, "--audit-log-path="+c.auditLogPath(), "--audit-log-format=json")
 	}
 	var err error
 	if c.apiserver, err = StartProcess("kube-apiserver", filepath.Join(c.bins, "kube-apiserver"), args, filepath.Join(c.Dir, "kube-apiserver.log")); err != nil {

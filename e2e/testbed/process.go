@@ -30,11 +30,20 @@ type Process struct {
 // not the process, so the child is started and waited on from a goroutine
 // locked to its own OS thread for the child's whole life.
 func StartProcess(name, bin string, args []string, logPath string) (*Process, error) {
+	return StartProcessWithEnv(name, bin, args, nil, logPath)
+}
+
+// StartProcessWithEnv is StartProcess with env added to the test's own
+// environment ("KEY=value" entries).
+func StartProcessWithEnv(name, bin string, args, env []string, logPath string) (*Process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -35,6 +35,9 @@ func cleanupCluster(t testing.TB, c *Cluster, dir string) {
 	})
 }
 
+// WithAuditLog makes the API server log every write (see AuditWrites).
+func WithAuditLog() func(*Options) { return func(o *Options) { o.AuditLog = true } }
+
 // WithAddress makes the cluster's API server listen on and advertise ip.
 func WithAddress(ip string) func(*Options) {
 	return func(o *Options) { o.Address = ip }

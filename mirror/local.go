@@ -1,0 +1,185 @@
+package mirror
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/svcmirror/svcmirror/metrics"
+	"github.com/svcmirror/svcmirror/mirror/plan"
+)
+
+// LocalInformers are the local caches the engine reads: this link's
+// mirror Services and Endpoints only (selected by the ownership labels),
+// and namespaces. NewLocalInformers makes the real ones; tests may pass
+// informers whose indexers they fill directly.
+type LocalInformers struct {
+	Services, Endpoints, Namespaces cache.SharedIndexInformer
+}
+
+// NewLocalInformers makes the local informers for cluster's mirrors.
+func NewLocalInformers(client kubernetes.Interface, cluster string) LocalInformers {
+	selector := plan.LocalSelector(cluster).String()
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
+		informers.WithTransform(stripManagedFields))
+	nsFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+	return LocalInformers{
+		Services:   factory.Core().V1().Services().Informer(),
+		Endpoints:  factory.Core().V1().Endpoints().Informer(),
+		Namespaces: nsFactory.Core().V1().Namespaces().Informer(),
+	}
+}
+
+// localState is the local side: the caches, the overlay of our own writes
+// they may not show yet, and the writers that keep that overlay.
+type localState struct {
+	inf       LocalInformers
+	services  *writer[*corev1.Service]
+	endpoints *writer[*corev1.Endpoints]
+}
+
+// headlessParentIndex indexes endpoint-mirror Services by
+// "<namespace>/<headless mirror name>".
+const headlessParentIndex = "headlessParent"
+
+func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.Metrics) (*localState, error) {
+	if err := inf.Services.AddIndexers(cache.Indexers{headlessParentIndex: headlessParentIndexFunc}); err != nil {
+		return nil, err
+	}
+	return &localState{
+		inf: inf,
+		services: &writer[*corev1.Service]{
+			kind: plan.KindService, recent: newRecentWrites[*corev1.Service](), metrics: m,
+			client: func(ns string) objectClient[*corev1.Service] { return client.CoreV1().Services(ns) },
+		},
+		endpoints: &writer[*corev1.Endpoints]{
+			kind: plan.KindEndpoints, recent: newRecentWrites[*corev1.Endpoints](), metrics: m,
+			client: func(ns string) objectClient[*corev1.Endpoints] { return client.CoreV1().Endpoints(ns) },
+		},
+	}, nil
+}
+
+func headlessParentIndexFunc(obj any) ([]string, error) {
+	svc := obj.(*corev1.Service)
+	if p := svc.Labels[plan.LabelHeadlessMirrorSvcName]; p != "" {
+		return []string{svc.Namespace + "/" + p}, nil
+	}
+	return nil, nil
+}
+
+// synced lists the caches' sync checks.
+func (l *localState) synced() []cache.DoneChecker {
+	return []cache.DoneChecker{l.inf.Services.HasSyncedChecker(), l.inf.Endpoints.HasSyncedChecker(), l.inf.Namespaces.HasSyncedChecker()}
+}
+
+// service and endpoints return the freshest known copy of namespace/name:
+// our own latest write when the cache has not caught up with it yet.
+func (l *localState) service(namespace, name string) *corev1.Service {
+	return freshest(l.inf.Services.GetStore(), l.services.recent, namespace, name)
+}
+
+func (l *localState) endpointsOf(namespace, name string) *corev1.Endpoints {
+	return freshest(l.inf.Endpoints.GetStore(), l.endpoints.recent, namespace, name)
+}
+
+func freshest[T object](store cache.Store, recent *recentWrites[T], namespace, name string) T {
+	key := namespace + "/" + name
+	item, found, _ := store.GetByKey(key)
+	var cached T
+	if found {
+		cached = item.(T)
+	}
+	obj, ok := recent.resolve(key, cached, found)
+	if !ok {
+		var zero T
+		return zero
+	}
+	return obj
+}
+
+// observe fills a plan's view of the local objects: those at names, and
+// every endpoint mirror of the mirror named mirrorName.
+func (l *localState) observe(namespace, mirrorName string, names []string) plan.Local {
+	local := plan.Local{Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{}}
+	add := func(name string) {
+		if svc := l.service(namespace, name); svc != nil {
+			local.Services[name] = svc
+		}
+		if ep := l.endpointsOf(namespace, name); ep != nil {
+			local.Endpoints[name] = ep
+		}
+	}
+	for _, n := range names {
+		add(n)
+	}
+	add(mirrorName)
+	objs, _ := l.inf.Services.GetIndexer().ByIndex(headlessParentIndex, namespace+"/"+mirrorName)
+	for _, obj := range objs {
+		add(obj.(*corev1.Service).Name)
+	}
+	return local
+}
+
+// namespaceExists reports whether the local namespace exists.
+func (l *localState) namespaceExists(name string) bool {
+	_, found, _ := l.inf.Namespaces.GetStore().GetByKey(name)
+	return found
+}
+
+// objects lists every cached mirror object of this link.
+func (l *localState) objects() []metav1.Object {
+	var out []metav1.Object
+	for _, store := range []cache.Store{l.inf.Services.GetStore(), l.inf.Endpoints.GetStore()} {
+		for _, obj := range store.List() {
+			out = append(out, obj.(metav1.Object))
+		}
+	}
+	return out
+}
+
+// handlers queue the remote Service behind a changed mirror object, so
+// that edits and deletions by others are repaired and orphans found at
+// start-up are collected. Echoes of our own writes queue nothing.
+func (l *localState) addHandlers(enqueue func(metav1.Object)) {
+	_, _ = l.inf.Services.AddEventHandler(localHandler(l.services.recent, enqueue))
+	_, _ = l.inf.Endpoints.AddEventHandler(localHandler(l.endpoints.recent, enqueue))
+}
+
+func localHandler[T object](recent *recentWrites[T], enqueue func(metav1.Object)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if o, ok := obj.(T); ok && !recent.observed(o, false) {
+				enqueue(o)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if o, ok := obj.(T); ok && !recent.observed(o, false) {
+				enqueue(o)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if o, ok := tombstoned(obj).(T); ok && !recent.observed(o, true) {
+				enqueue(o)
+			}
+		},
+	}
+}
+
+// stripManagedFields keeps cached local objects small.
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// tombstoned unwraps the object of a delete whose final state was missed.
+func tombstoned(obj any) any {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
+}
