@@ -49,6 +49,7 @@ func TestBadInputIsReportedAndLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, p.Source, "InvalidLink", "spec.selector")
+	waitNotReady(t, d, "mirroring goes on with its last valid configuration")
 	d.alive()
 	if !exists(t, p.Source, ns, "web-target") {
 		t.Fatal("a broken Link removed a mirror")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 // cannot rot, and checks the figures it is meant to show: in every round
 // every mirror converges with exactly two writes (Service + Endpoints) per
 // Service, none while idle, and every timed remote change reaches its mirror.
+// Then the failover measurement, small and with the short lease: a takeover
+// with nothing changed writes no mirror, one with one change exactly one.
 func TestBenchmarkRuns(t *testing.T) {
 	const n, rounds = 40, 2
 	opts := benchmark.Options{
@@ -83,6 +86,69 @@ func TestBenchmarkRuns(t *testing.T) {
 	benchmark.WriteReport(&out, results)
 	if !strings.Contains(out.String(), "| 40 |") {
 		t.Errorf("report lacks the N=40 row:\n%s", out.String())
+	}
+	t.Logf("\n%s", out.String())
+
+	checkFailover(t)
+}
+
+// checkFailover runs the failover measurement at a tiny size with the short
+// lease; it asserts what each takeover writes and that every figure was
+// measured, not how long anything took (the machine is shared).
+func checkFailover(t *testing.T) {
+	const n = 10
+	opts := benchmark.Options{
+		Svcmirror:      svcmirrorBin(t),
+		Endpoints:      2,
+		Workers:        8,
+		Failover:       n,
+		FailoverLeases: []benchmark.LeaseTimings{benchmark.ShortLease},
+		FailoverWindow: 10 * time.Second,
+		Logf:           t.Logf,
+		LogDir:         t.TempDir(),
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for k := 1; k <= 3; k++ {
+				name := "replica-" + strconv.Itoa(k)
+				data, _ := os.ReadFile(filepath.Join(opts.LogDir, benchmark.FailoverLogName(n, name)))
+				t.Logf("--- svcmirror log, failover %s ---\n%s", name, data)
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	results, err := benchmark.RunFailover(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 {
+		t.Fatalf("got %d failover results, want 1", len(results))
+	}
+	r := results[0]
+	if r.NothingChanged.ToLease <= 0 || r.OneChange.ToLease <= 0 {
+		t.Errorf("kill → Lease not measured: nothing changed %s, one change %s", r.NothingChanged.ToLease, r.OneChange.ToLease)
+	}
+	if r.OneChange.ToFirstWrite <= 0 {
+		t.Errorf("kill → first write of the change not measured: %s", r.OneChange.ToFirstWrite)
+	}
+	if r.NothingChanged.MirrorWrites != 0 {
+		t.Errorf("a takeover with nothing changed made %d mirror writes, want 0: %v", r.NothingChanged.MirrorWrites, r.NothingChanged.Writes)
+	}
+	if r.OneChange.MirrorWrites != 1 {
+		t.Errorf("a takeover with one remote change made %d mirror writes, want exactly 1: %v", r.OneChange.MirrorWrites, r.OneChange.Writes)
+	}
+	// The new leader's own Lease writes are in the audit log too: proof
+	// that the counts read the new leader's writes, not nobody's.
+	for _, takeover := range []benchmark.Takeover{r.NothingChanged, r.OneChange} {
+		if takeover.Writes["update leases"] == 0 {
+			t.Errorf("no Lease write by the new leader counted (%v): the audit log was not read for it", takeover.Writes)
+		}
+	}
+	var out bytes.Buffer
+	benchmark.WriteFailoverReport(&out, results)
+	if !strings.Contains(out.String(), "| 10 | 8s / 4s / 1s |") {
+		t.Errorf("failover report lacks the N=10 row:\n%s", out.String())
 	}
 	t.Logf("\n%s", out.String())
 }

@@ -58,7 +58,9 @@ func TestGatewayMirrorIsExact(t *testing.T) {
 	if diff := cmp.Diff(wantSubsets, ep.Subsets); diff != "" {
 		t.Errorf("Endpoints subsets (-want +got):\n%s", diff)
 	}
+	// The remote's labels, as on the Service (Linkerd copies them too).
 	if diff := cmp.Diff(map[string]string{
+		"app": "bb", "team": "blue",
 		"mirror.linkerd.io/mirrored-service": "true",
 		"mirror.linkerd.io/cluster-name":     clusterName,
 	}, ep.Labels); diff != "" {

@@ -69,6 +69,8 @@ type Engine struct {
 	report  *reporter
 	status  *statusReporter
 	changes *changeClock
+	// failures collapses repeated sync failures into a few log lines.
+	failures *syncFailures
 	// local and services exist once the Link names its cluster.
 	local    *localState
 	services *serviceSyncer
@@ -86,10 +88,14 @@ type Engine struct {
 
 	localSynced atomic.Bool
 	linkLoaded  atomic.Bool
+	// linkProblem says why the Link in the cluster cannot be used (nil
+	// when it can); the last valid one, if any, keeps running meanwhile.
+	linkProblem atomic.Pointer[string]
 	// leading is true while this replica holds the Lease and writes;
 	// termMu keeps leadership terms from overlapping on the queue.
-	leading atomic.Bool
-	termMu  sync.Mutex
+	leading  atomic.Bool
+	electing atomic.Bool
+	termMu   sync.Mutex
 	// credMu serialises applyCredentials between the Link sync and a
 	// standby's warm-up.
 	credMu sync.Mutex
@@ -104,21 +110,29 @@ func New(cfg Config) *Engine {
 		cfg.ConflictRetry = 30 * time.Second
 	}
 	e := &Engine{
-		cfg:     cfg,
-		queue:   queue.New("svcmirror"),
-		conn:    &connection{},
-		report:  newReporter(cfg.Metrics),
-		changes: newChangeClock(),
+		cfg:      cfg,
+		queue:    queue.New("svcmirror"),
+		conn:     &connection{},
+		report:   newReporter(cfg.Metrics),
+		changes:  newChangeClock(),
+		failures: newSyncFailures(),
 	}
 	e.links = newLinkInformers(cfg.Local, cfg.Dynamic, cfg.Namespace, cfg.LinkName, e.linkChanged, e.conn)
 	e.status = &statusReporter{
 		queue: e.queue, key: queue.Key{Kind: queue.KindStatus, Namespace: cfg.Namespace, Name: cfg.LinkName},
 		dynamic: cfg.Dynamic, report: e.report, conn: e.conn, metrics: cfg.Metrics, readLink: e.links.read,
 		events:  &record.FakeRecorder{}, // replaced by Run's
-		leading: e.leading.Load,
+		leading: e.writes,
 	}
 	e.gw = newGatewayWatcher(cfg.GatewayResolveInterval, cfg.Metrics, e.gatewayChanged)
 	return e
+}
+
+// writes reports whether this replica may write now: it leads, or it has
+// not begun electing yet (at start-up, before the Link is valid, every
+// replica reports what is wrong with it).
+func (e *Engine) writes() bool {
+	return e.cfg.Election == nil || !e.electing.Load() || e.leading.Load()
 }
 
 // linkKey is the queue key of the Link itself.
@@ -133,8 +147,14 @@ func (e *Engine) linkChanged() { e.queue.Add(e.linkKey()) }
 // and the local and remote caches are synced with the remote reachable.
 // It returns the reason when not.
 func (e *Engine) Ready() (bool, string) {
-	if !e.linkLoaded.Load() {
+	problem := e.linkProblem.Load()
+	switch {
+	case !e.linkLoaded.Load() && problem != nil:
+		return false, "Link not loaded: " + *problem
+	case !e.linkLoaded.Load():
 		return false, "Link not loaded"
+	case problem != nil:
+		return false, "Link is invalid; mirroring goes on with its last valid configuration: " + *problem
 	}
 	if !e.localSynced.Load() {
 		return false, "local caches not synced"
@@ -167,6 +187,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.status.events = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "svcmirror"})
 
 	e.links.run(ctx)
+	go e.failures.run(ctx)
 	if !cache.WaitFor(ctx, "", e.links.synced()...) {
 		return ctx.Err()
 	}
@@ -287,7 +308,8 @@ func (e *Engine) result(ctx context.Context, key queue.Key, outcome queue.Outcom
 		e.cfg.Metrics.Synced(string(outcome))
 	}
 	if err != nil && outcome == queue.OutcomeRetry {
-		klog.FromContext(ctx).V(2).Info("Sync failed; will retry", "err", err)
+		e.failures.failed(ctx, err)
+		klog.FromContext(ctx).V(4).Info("Sync failed; will retry", "err", err)
 	}
 }
 

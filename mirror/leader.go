@@ -32,6 +32,7 @@ type Election struct {
 func (e *Engine) elect(ctx context.Context) {
 	logger := klog.FromContext(ctx)
 	el := e.cfg.Election
+	e.electing.Store(true)
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: e.cfg.Namespace, Name: plan.LeaseName(e.cfg.LinkName)},
 		Client:     e.cfg.Local.CoordinationV1(),

@@ -35,6 +35,9 @@ func (e *Engine) waitForValidLink(ctx context.Context) (*unstructured.Unstructur
 		default:
 			return obj, link, nil
 		}
+		if obj != nil {
+			e.linkProblem.Store(&problem)
+		}
 		if problem != lastProblem {
 			lastProblem = problem
 			if obj == nil {
@@ -72,13 +75,16 @@ func (e *Engine) syncLink(ctx context.Context) error {
 	}
 	if err != nil {
 		e.setLinkValid(false)
-		if msg := err.Error(); msg != e.lastLinkProblem {
+		msg := err.Error()
+		e.linkProblem.Store(&msg)
+		if msg != e.lastLinkProblem {
 			e.lastLinkProblem = msg
 			e.status.invalidLink(ctx, obj, err)
 		}
 		return nil
 	}
 	e.lastLinkProblem = ""
+	e.linkProblem.Store(nil)
 
 	if link.DeletionRequested {
 		return e.finishDeletion(ctx, obj, link)
@@ -194,8 +200,9 @@ func (e *Engine) startRemote(ctx context.Context, cfg *rest.Config, link *plan.L
 	}
 }
 
+// setLinkValid records whether the Link in the cluster is valid. An invalid
+// one does not unload the last valid configuration, which keeps running.
 func (e *Engine) setLinkValid(ok bool) {
-	e.linkLoaded.Store(ok)
 	if e.cfg.Metrics != nil {
 		e.cfg.Metrics.LinkValid(ok)
 	}

@@ -21,7 +21,7 @@ import (
 
 func main() {
 	opts := benchmark.Options{}
-	sizes := flag.String("sizes", "500,2000,5000", "numbers of exported Services, comma-separated; one measurement each")
+	sizes := flag.String("sizes", "500,2000,5000", "numbers of exported Services, comma-separated; one measurement each (empty: none)")
 	flag.IntVar(&opts.Rounds, "rounds", 3, "paired floor and convergence measurements per size; the ratio is their median")
 	flag.StringVar(&opts.Svcmirror, "svcmirror", "bin/svcmirror", "the svcmirror binary to measure")
 	daemonArgs := flag.String("daemon-args", "", "extra flags for `svcmirror run`, space-separated (e.g. \"--workers=32\")")
@@ -34,14 +34,23 @@ func main() {
 	flag.StringVar(&opts.ProfileDir, "profile-dir", "", "write CPU and heap profiles of the daemon at the largest size here")
 	flag.StringVar(&opts.LogDir, "log-dir", "", "keep the daemon's log of each size and round here (svcmirror-<N>-<round>.log, at -v=2)")
 	flag.IntVar(&opts.ProfileSeconds, "profile-seconds", 60, "length of the CPU profile, from the daemon's start")
+	flag.IntVar(&opts.Failover, "failover", 2000, "exported Services of the failover measurement, after the sizes (0: none)")
+	flag.DurationVar(&opts.FailoverWindow, "failover-window", 60*time.Second, "how long after a takeover the new leader's writes are counted")
+	shortLease := flag.Bool("failover-short-lease", true, "measure failover with the short lease ("+benchmark.ShortLease.String()+") too, after the default one")
 	flag.Parse()
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "bench: bad size %q in -sizes\n", s)
-			os.Exit(2)
+	opts.FailoverLeases = []benchmark.LeaseTimings{benchmark.DefaultLease}
+	if *shortLease {
+		opts.FailoverLeases = append(opts.FailoverLeases, benchmark.ShortLease)
+	}
+	if strings.TrimSpace(*sizes) != "" { // -sizes= runs the failover measurement alone
+		for _, s := range strings.Split(*sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 {
+				fmt.Fprintf(os.Stderr, "bench: bad size %q in -sizes\n", s)
+				os.Exit(2)
+			}
+			opts.Sizes = append(opts.Sizes, n)
 		}
-		opts.Sizes = append(opts.Sizes, n)
 	}
 	opts.DaemonArgs = strings.Fields(*daemonArgs)
 	bin, err := filepath.Abs(opts.Svcmirror)
@@ -57,9 +66,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	results, err := benchmark.Run(ctx, opts)
+	var failover []benchmark.FailoverResult
+	if err == nil && opts.Failover > 0 {
+		failover, err = benchmark.RunFailover(ctx, opts)
+	}
 	fmt.Printf("Command: %s\n", strings.Join(os.Args, " "))
 	fmt.Printf("Machine: %s; %s; %s/%s\n\n", benchmark.MachineDescription(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	benchmark.WriteReport(os.Stdout, results)
+	if len(opts.Sizes) > 0 {
+		benchmark.WriteReport(os.Stdout, results)
+	}
+	if len(failover) > 0 {
+		fmt.Println()
+		fmt.Println("Failover (two replicas, kill -9 of the leader):")
+		fmt.Println()
+		benchmark.WriteFailoverReport(os.Stdout, failover)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

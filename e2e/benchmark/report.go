@@ -88,3 +88,32 @@ func MachineDescription() string {
 	}
 	return fmt.Sprintf("%d CPUs (%s), %s memory", runtime.NumCPU(), model, mem)
 }
+
+// WriteFailoverReport prints the failover figures as a Markdown table, then
+// every write each new leader made while taking over.
+func WriteFailoverReport(w io.Writer, results []FailoverResult) {
+	fmt.Fprintln(w, "| N | lease / renew deadline / retry | kill → standby holds the Lease (nothing changed; one change) | kill → first write of a change made at the kill | mirror writes in a takeover, nothing changed | mirror writes in a takeover, one change |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, r := range results {
+		fmt.Fprintf(w, "| %d | %s | %s; %s | %s | %d in %s | %d in %s |\n",
+			r.Services, r.Lease, secs(r.NothingChanged.ToLease), secs(r.OneChange.ToLease),
+			secs(r.OneChange.ToFirstWrite),
+			r.NothingChanged.MirrorWrites, r.Window.Round(time.Second), r.OneChange.MirrorWrites, r.Window.Round(time.Second))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Mirror writes are the new leader's Service, Endpoints and EndpointSlice writes in the source API server's audit log, from the kill until the window after it took the Lease. All its writes then, by verb and resource:")
+	fmt.Fprintln(w)
+	for _, r := range results {
+		fmt.Fprintf(w, "- N=%d, lease %s, nothing changed: %s\n", r.Services, r.Lease, writeCounts(r.NothingChanged.Writes))
+		fmt.Fprintf(w, "- N=%d, lease %s, one change: %s\n", r.Services, r.Lease, writeCounts(r.OneChange.Writes))
+	}
+}
+
+// writeCounts lists audit counts as "create leases=1, ..." in a stable order.
+func writeCounts(c map[string]int) string {
+	counts := RequestCounts{}
+	for k, v := range c {
+		counts[k] = float64(v)
+	}
+	return counts.String()
+}

@@ -57,6 +57,13 @@ type Options struct {
 	// LogDir, when set, keeps the daemon's log of each size there
 	// (svcmirror-<N>.log); otherwise it goes with the clusters' folder.
 	LogDir string
+	// Failover is the number of exported Services RunFailover converges
+	// two replicas on; FailoverLeases the leader-election timings it
+	// measures a takeover under, one after another; FailoverWindow how long
+	// after taking the Lease the new leader's writes are counted.
+	Failover       int
+	FailoverLeases []LeaseTimings
+	FailoverWindow time.Duration
 	// Logf receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -177,6 +184,9 @@ type sizeRun struct {
 	n       int
 	profile bool
 	root    string // the clusters' folder
+	// auditLog starts the source API server with an audit log, which tells
+	// writes apart by user agent (RunFailover's replicas).
+	auditLog bool
 
 	source, target *testbed.Cluster
 	src, tgt       kubernetes.Interface // unthrottled admin clients
@@ -252,7 +262,7 @@ func (r *sizeRun) startClusters(ctx context.Context) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		c, err := testbed.New(ctx, testbed.Options{Name: name, Dir: dir})
+		c, err := testbed.New(ctx, testbed.Options{Name: name, Dir: dir, AuditLog: r.auditLog && name == "source"})
 		if err != nil {
 			if r.source != nil {
 				r.source.Stop()

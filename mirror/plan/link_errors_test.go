@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"strings"
 	"testing"
 
@@ -151,6 +152,9 @@ func FuzzParseLink(f *testing.F) {
 		}
 		if len(l.GatewayAddresses) > 0 && l.GatewayPort == 0 {
 			t.Fatal("ParseLink() succeeded with gateway addresses but no gateway port")
+		}
+		if errs := validation.IsDNS1035Label(MirrorName("web", l.TargetClusterName)); len(errs) > 0 {
+			t.Fatalf("accepted targetClusterName %q makes invalid mirror names: %v", l.TargetClusterName, errs)
 		}
 	})
 }
