@@ -20,6 +20,7 @@ import (
 
 	"github.com/svcmirror/svcmirror/metrics"
 	"github.com/svcmirror/svcmirror/mirror"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 	"github.com/svcmirror/svcmirror/remote"
 )
 
@@ -36,6 +37,8 @@ type runOptions struct {
 	gatewayResolveInterval  time.Duration
 	enablePprof             bool
 	tokenRenewalFraction    float64
+	endpointsAPI            string
+	flatEndpoints           bool
 	leaderElect             bool
 	election                mirror.Election
 }
@@ -68,6 +71,8 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.DurationVar(&o.gatewayResolveInterval, "gateway-resolve-interval", 30*time.Second, "how often the Link's gateway DNS names are resolved again")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve /debug/pprof on the metrics address")
 	fs.Float64Var(&o.tokenRenewalFraction, "token-renewal-fraction", remote.DefaultRenewalFraction, "fraction of an expiring remote token's life after which the daemon renews it")
+	fs.StringVar(&o.endpointsAPI, "endpoints-api", "both", "endpoint objects mirrors get: endpoints (core/v1, Linkerd's contract), endpointslices (discovery.k8s.io/v1) or both")
+	fs.BoolVar(&o.flatEndpoints, "flat-endpoints", true, "give remote-discovery (flat) mirrors EndpointSlices of the remote pods' addresses, for clients without a mesh on a flat network")
 	// Linkerd's service mirror elects on the same Lease with these timings,
 	// so a swap between the two controllers hands off without two writers.
 	// A standby takes over at most 30 s + 2 s after the leader's last
@@ -80,6 +85,22 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	return o.run
 }
 
+// output turns --endpoints-api and --flat-endpoints into the plan's Output.
+func (o *runOptions) output() (plan.Output, error) {
+	out := plan.Output{FlatEndpoints: o.flatEndpoints}
+	switch o.endpointsAPI {
+	case "endpoints":
+		out.Endpoints = true
+	case "endpointslices":
+		out.Slices = true
+	case "both":
+		out.Endpoints, out.Slices = true, true
+	default:
+		return out, fmt.Errorf("--endpoints-api must be endpoints, endpointslices or both, not %q", o.endpointsAPI)
+	}
+	return out, nil
+}
+
 func (o *runOptions) run(ctx context.Context) error {
 	if o.link == "" {
 		return errors.New("--link is required")
@@ -89,6 +110,10 @@ func (o *runOptions) run(ctx context.Context) error {
 	}
 	if o.tokenRenewalFraction <= 0 || o.tokenRenewalFraction >= 1 {
 		return fmt.Errorf("--token-renewal-fraction must be between 0 and 1 (exclusive), not %v", o.tokenRenewalFraction)
+	}
+	output, err := o.output()
+	if err != nil {
+		return err
 	}
 	var election *mirror.Election
 	if o.leaderElect {
@@ -109,9 +134,8 @@ func (o *runOptions) run(ctx context.Context) error {
 		// audit log, which replica wrote what.
 		cfg.UserAgent += " (" + election.Identity + ")"
 	}
-	// Mirrors are written as core/v1 Endpoints (the Linkerd contract; the
-	// EndpointSlice mirroring controller publishes slices from them), and
-	// the API server warns about that on every request.
+	// Mirrors are written as core/v1 Endpoints too (the Linkerd contract),
+	// and the API server warns about that on every request.
 	cfg.WarningHandler = rest.NoWarnings{}
 	local, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -131,6 +155,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		EnableNamespaceCreation: o.enableNamespaceCreation,
 		ConflictRetry:           o.conflictRetry,
 		GatewayResolveInterval:  o.gatewayResolveInterval,
+		Output:                  output,
 		Election:                election,
 		Metrics:                 m,
 	})

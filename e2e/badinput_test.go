@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -106,4 +107,51 @@ func TestNamespaceCreation(t *testing.T) {
 	if ns.Labels["mirror.linkerd.io/mirrored-service"] != "true" || ns.Labels["mirror.linkerd.io/cluster-name"] != clusterName {
 		t.Fatalf("created namespace labels %v lack the ownership mark", ns.Labels)
 	}
+}
+
+// TestAServiceTheLocalAPIServerRejectsIsReportedOnce: a remote Service
+// whose annotations fit the remote API server's 256 KiB limit but not once
+// the mirror's own are added is refused locally with 422. It is reported
+// once (Event, Link status, skips metric) and not retried until the remote
+// Service changes, which then mirrors it.
+func TestAServiceTheLocalAPIServerRejectsIsReportedOnce(t *testing.T) {
+	p := linkedPair(t, nil)
+	ctx := context.Background()
+	const ns = "apps"
+	if err := p.Source.EnsureNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	// 256 KiB in all, keys and values: the remote's own fits; the mirror
+	// adds remote-svc-fq-name and remote-resource-version.
+	big := strings.Repeat("x", 256*1024-len("big")-16)
+	makeRemoteService(t, p.Target, ns, "huge", "10.5.0.2", exported("true"), func(s *corev1.Service) {
+		s.Annotations = map[string]string{"big": big}
+	})
+	d := startDaemon(t, p)
+	waitEvent(t, p.Source, "InvalidService", "huge")
+	waitLinkFailure(t, p, ns, "huge", "InvalidService")
+	if skips := d.metric("svcmirror_skips_total", `reason="InvalidService"`); skips != 1 {
+		t.Fatalf("InvalidService reported %v times, want once", skips)
+	}
+	// Start-up queues every key more than once (the remote's first list,
+	// the Link's load), so count from here.
+	permanent := d.metric("svcmirror_syncs_total", `result="permanent"`)
+	// Nothing retries it: a remote change to another Service proves the
+	// daemon is busy, and the counts have not moved.
+	makeRemoteService(t, p.Target, ns, "small", "10.5.0.3", exported("true"))
+	waitService(t, p.Source, ns, "small-target", func(*corev1.Service) (bool, string) { return true, "" })
+	if got := d.metric("svcmirror_syncs_total", `result="permanent"`); got != permanent {
+		t.Errorf("the rejected Service was synced again (%v permanent outcomes, %v before)", got, permanent)
+	}
+	if got := d.metric("svcmirror_skips_total", `reason="InvalidService"`); got != 1 {
+		t.Errorf("InvalidService reported %v times, want once", got)
+	}
+	if exists(t, p.Source, ns, "huge-target") {
+		t.Fatal("a mirror of the rejected Service exists")
+	}
+
+	updateRemote(t, p.Target, ns, "huge", func(s *corev1.Service) { s.Annotations = map[string]string{"big": "no longer"} })
+	waitService(t, p.Source, ns, "huge-target", func(s *corev1.Service) (bool, string) {
+		return s.Annotations["big"] == "no longer", "not mirrored yet"
+	})
 }

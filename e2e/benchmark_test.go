@@ -15,10 +15,11 @@ import (
 
 // TestBenchmarkRuns runs `make bench`'s measurement small, so that it
 // cannot rot, and checks the figures it is meant to show: in every round
-// every mirror converges with exactly two writes (Service + Endpoints) per
-// Service, none while idle, and every timed remote change reaches its mirror.
-// Then the failover measurement, small and with the short lease: a takeover
-// with nothing changed writes no mirror, one with one change exactly one.
+// every mirror converges with exactly three writes (Service, Endpoints,
+// EndpointSlice) per Service, none while idle, and every timed remote change
+// reaches its mirror. Then the failover measurement, small and with the
+// short lease: a takeover with nothing changed writes no mirror, one with
+// one endpoint's readiness changed exactly its Endpoints and EndpointSlice.
 func TestBenchmarkRuns(t *testing.T) {
 	const n, rounds = 40, 2
 	opts := benchmark.Options{
@@ -61,8 +62,11 @@ func TestBenchmarkRuns(t *testing.T) {
 		}
 		// Each round starts the daemon on a cluster without mirrors (the
 		// last round's were deleted), so it writes every mirror anew.
-		if got := benchmark.MirrorWrites(round.Writes); got != 2*n {
-			t.Errorf("round %d: writes to Services and Endpoints while converging = %v, want %d (one Service and one Endpoints per mirror): %s", k+1, got, 2*n, round.Writes)
+		if got := benchmark.MirrorWrites(round.Writes); got != 3*n {
+			t.Errorf("round %d: writes to Services, Endpoints and EndpointSlices while converging = %v, want %d (one of each per mirror): %s", k+1, got, 3*n, round.Writes)
+		}
+		if got := benchmark.SliceWrites(round.Writes); got != n {
+			t.Errorf("round %d: EndpointSlice writes while converging = %v, want %d: %s", k+1, got, n, round.Writes)
 		}
 	}
 	if r.Unexport <= 0 {
@@ -135,8 +139,10 @@ func checkFailover(t *testing.T) {
 	if r.NothingChanged.MirrorWrites != 0 {
 		t.Errorf("a takeover with nothing changed made %d mirror writes, want 0: %v", r.NothingChanged.MirrorWrites, r.NothingChanged.Writes)
 	}
-	if r.OneChange.MirrorWrites != 1 {
-		t.Errorf("a takeover with one remote change made %d mirror writes, want exactly 1: %v", r.OneChange.MirrorWrites, r.OneChange.Writes)
+	// The change is one endpoint's readiness: that mirror's Endpoints and
+	// its EndpointSlice.
+	if r.OneChange.MirrorWrites != 2 {
+		t.Errorf("a takeover with one remote change made %d mirror writes, want exactly 2: %v", r.OneChange.MirrorWrites, r.OneChange.Writes)
 	}
 	// The new leader's own Lease writes are in the audit log too: proof
 	// that the counts read the new leader's writes, not nobody's.

@@ -198,8 +198,8 @@ func sumSeries(body, name string, match ...string) float64 {
 }
 
 // localWrites counts the successful mutating requests (POST, PUT, PATCH,
-// DELETE, APPLY) the source API server has served for Services and
-// Endpoints, from its own apiserver_request_total (see
+// DELETE, APPLY) the source API server has served for Services,
+// Endpoints and EndpointSlices, from its own apiserver_request_total (see
 // benchmark.RequestCounts).
 func localWrites(t testing.TB, c *testbed.Cluster) float64 {
 	t.Helper()

@@ -58,13 +58,27 @@ func TestGatewayMirrorIsExact(t *testing.T) {
 	if diff := cmp.Diff(wantSubsets, ep.Subsets); diff != "" {
 		t.Errorf("Endpoints subsets (-want +got):\n%s", diff)
 	}
-	// The remote's labels, as on the Service (Linkerd copies them too).
+	// The remote's labels too, as Linkerd copies them onto Endpoints.
 	if diff := cmp.Diff(map[string]string{
 		"app": "bb", "team": "blue",
-		"mirror.linkerd.io/mirrored-service": "true",
-		"mirror.linkerd.io/cluster-name":     clusterName,
+		"mirror.linkerd.io/mirrored-service":      "true",
+		"mirror.linkerd.io/cluster-name":          clusterName,
+		"endpointslice.kubernetes.io/skip-mirror": "true",
 	}, ep.Labels); diff != "" {
 		t.Errorf("Endpoints labels (-want +got):\n%s", diff)
+	}
+	// Its EndpointSlice says the same, for kube-proxy and CoreDNS.
+	slice := ourSlice(t, p.Source, "mc-demo", "bb-target.0")
+	if diff := cmp.Diff(map[string]string{
+		"mirror.linkerd.io/mirrored-service":     "true",
+		"mirror.linkerd.io/cluster-name":         clusterName,
+		"kubernetes.io/service-name":             "bb-target",
+		"endpointslice.kubernetes.io/managed-by": managedBy,
+	}, slice.Labels); diff != "" {
+		t.Errorf("EndpointSlice labels (-want +got):\n%s", diff)
+	}
+	if got := readyIPs(slice); len(got) != 1 || got[0] != gatewayIP || len(slice.Ports) != 1 || *slice.Ports[0].Port != gatewayPort || *slice.Ports[0].Name != "http" {
+		t.Errorf("EndpointSlice ready addresses %v ports %+v, want the gateway %s at http %d", got, slice.Ports, gatewayIP, gatewayPort)
 	}
 	if ep.Annotations[fqAnnotation] != "bb.mc-demo.svc.cluster.local" || ep.Annotations[gwIDAnnoation] == "" {
 		t.Errorf("Endpoints annotations %v", ep.Annotations)

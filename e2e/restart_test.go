@@ -37,18 +37,19 @@ func TestRestartWritesNothingAndCatchesUp(t *testing.T) {
 	waitService(t, p.Source, ns, "flat-target", func(*corev1.Service) (bool, string) { return true, "" })
 	d.waitReady()
 	waitSettled(t, d, 4)
-	// Exactly one write per object: three gateway-mode Services and their
-	// Endpoints, one remote-discovery Service. This also proves the counter
-	// sees creates, so the zeros below mean something.
-	if got := localWrites(t, p.Source) - initial; got != 7 {
-		t.Errorf("%v Service/Endpoints writes to mirror 4 Services, want 7", got)
+	// Exactly one write per object: three gateway-mode Services with their
+	// Endpoints and EndpointSlice, one remote-discovery Service with its
+	// slice of the remote pod. This also proves the counter sees creates,
+	// so the zeros below mean something.
+	if got := localWrites(t, p.Source) - initial; got != 11 {
+		t.Errorf("%v Service/Endpoints/EndpointSlice writes to mirror 4 Services, want 11", got)
 	}
 
 	before := localWrites(t, p.Source)
 	idle := d.metric("svcmirror_writes_total")
 	time.Sleep(quietPeriod)
 	if got := localWrites(t, p.Source) - before; got != 0 {
-		t.Errorf("%v Service/Endpoints writes in a %s quiet period, want 0", got, quietPeriod)
+		t.Errorf("%v Service/Endpoints/EndpointSlice writes in a %s quiet period, want 0", got, quietPeriod)
 	}
 	if got := d.metric("svcmirror_writes_total") - idle; got != 0 {
 		t.Errorf("daemon counted %v writes while idle, want 0", got)
@@ -60,7 +61,7 @@ func TestRestartWritesNothingAndCatchesUp(t *testing.T) {
 	d.waitReady()
 	waitSettled(t, d, 4)
 	if got := localWrites(t, p.Source) - before; got != 0 {
-		t.Errorf("%v Service/Endpoints writes after a restart with nothing changed, want 0", got)
+		t.Errorf("%v Service/Endpoints/EndpointSlice writes after a restart with nothing changed, want 0", got)
 	}
 	if got := d.metric("svcmirror_noop_syncs_total"); got < 4 {
 		t.Errorf("svcmirror_noop_syncs_total = %v after restart, want at least 4 (one per mirror)", got)

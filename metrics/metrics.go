@@ -27,7 +27,8 @@
 //	svcmirror_writes_total{kind,operation}                      counter: local objects written
 //	svcmirror_propagation_seconds                               histogram: remote change seen → local write done
 //	svcmirror_skips_total{reason}                               counter: services not mirrored, by reason
-//	svcmirror_remote_reachable                                  gauge 1/0
+//	svcmirror_remote_reachable                                  gauge 1/0: the remote API server answers
+//	svcmirror_remote_credentials_valid                          gauge 1/0: 0 while the remote API server refuses the credentials (401, or 403 naming a missing permission)
 //	svcmirror_last_successful_sync_timestamp_seconds            gauge
 //	svcmirror_link_valid                                        gauge 1/0: the Link and its credentials parse
 //	svcmirror_leader                                            gauge 1/0: this replica holds the Lease and writes
@@ -72,6 +73,7 @@ type Metrics struct {
 	propagation      prometheus.Histogram
 	skips            *prometheus.CounterVec
 	remoteReachable  prometheus.Gauge
+	remoteCredsValid prometheus.Gauge
 	lastSuccessfulAt prometheus.Gauge
 	linkValid        prometheus.Gauge
 	configErrors     *prometheus.CounterVec
@@ -104,6 +106,10 @@ func New() *Metrics {
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60})
 	m.skips = f.counterVec("svcmirror_skips_total", "Remote Services not mirrored, by reason (MissingNamespace, Conflict, InvalidService).", "reason")
 	m.remoteReachable = f.gauge("svcmirror_remote_reachable", "Whether the remote API server answers (1).")
+	m.remoteCredsValid = f.gauge("svcmirror_remote_credentials_valid", "Whether the remote API server accepts the credentials (1); 0 while it answers 401 or 403.")
+	// Valid until refused: 0 must mean an operator has to act, never "not
+	// asked yet".
+	m.remoteCredsValid.Set(1)
 	m.lastSuccessfulAt = f.gauge("svcmirror_last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded.")
 	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
 	m.leader = f.gauge("svcmirror_leader", "Whether this replica holds the Link's Lease and writes (1) or stands by (0).")
@@ -117,7 +123,7 @@ func New() *Metrics {
 	for _, r := range []string{"success", "retry", "retry_after", "permanent"} {
 		m.syncs.WithLabelValues(r)
 	}
-	for _, kind := range []string{"Service", "Endpoints"} {
+	for _, kind := range []string{"Service", "Endpoints", "EndpointSlice"} {
 		for _, op := range []string{"create", "update", "delete"} {
 			m.writes.WithLabelValues(kind, op)
 		}
@@ -217,8 +223,8 @@ func (m *Metrics) Synced(result string) {
 // NoopSync counts a sync that wrote nothing because nothing differed.
 func (m *Metrics) NoopSync() { m.noopSyncs.Inc() }
 
-// Wrote counts one local write: kind is Service or Endpoints, operation
-// create, update or delete.
+// Wrote counts one local write: kind is Service, Endpoints or
+// EndpointSlice, operation create, update or delete.
 func (m *Metrics) Wrote(kind, operation string) { m.writes.WithLabelValues(kind, operation).Inc() }
 
 // Propagated records the delay from a remote change to its local write.
@@ -229,6 +235,10 @@ func (m *Metrics) Skipped(reason string) { m.skips.WithLabelValues(reason).Inc()
 
 // RemoteReachable sets whether the remote API server answers.
 func (m *Metrics) RemoteReachable(ok bool) { m.remoteReachable.Set(boolFloat(ok)) }
+
+// RemoteCredentialsValid sets whether the remote API server accepts the
+// credentials.
+func (m *Metrics) RemoteCredentialsValid(ok bool) { m.remoteCredsValid.Set(boolFloat(ok)) }
 
 // LinkValid sets whether the Link and its credentials are loaded and valid.
 func (m *Metrics) LinkValid(ok bool) { m.linkValid.Set(boolFloat(ok)) }

@@ -6,6 +6,7 @@ import (
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
@@ -44,7 +45,7 @@ func (s *serviceSyncer) apply(ctx context.Context, link *plan.Link, namespace st
 	if p.Headless == nil {
 		return writes, nil
 	}
-	if c, ok := p.Headless.Change(ips); ok {
+	for _, c := range p.Headless.Changes(ips) {
 		if _, err := s.local.write(ctx, c, cause); err != nil {
 			return writes, err
 		}
@@ -63,6 +64,9 @@ func (l *localState) write(ctx context.Context, c plan.Change, cause string) (me
 	case *corev1.Endpoints:
 		existing, _ := c.Existing.(*corev1.Endpoints)
 		return writeChange(ctx, l.endpoints, c.Action, obj, existing, cause)
+	case *discoveryv1.EndpointSlice:
+		existing, _ := c.Existing.(*discoveryv1.EndpointSlice)
+		return writeChange(ctx, l.slices, c.Action, obj, existing, cause)
 	}
 	return nil, fmt.Errorf("cannot write a %T", c.Object)
 }
@@ -76,8 +80,9 @@ func writeChange[T object](ctx context.Context, w *writer[T], action plan.Action
 	case plan.ActionDelete:
 		return nil, w.delete(ctx, obj, cause)
 	case plan.ActionRecreate:
-		// A Service cannot change between headless and ClusterIP in place.
-		if err := w.delete(ctx, existing, cause+" (recreate: headless flips)"); err != nil {
+		// A Service cannot change between headless and ClusterIP in place,
+		// nor an EndpointSlice its address type.
+		if err := w.delete(ctx, existing, cause+" (recreate)"); err != nil {
 			return nil, err
 		}
 		return w.create(ctx, obj, cause)

@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/svcmirror/svcmirror/mirror/plan"
+	"github.com/svcmirror/svcmirror/remote"
 )
 
 // remoteView is what a sync reads of the remote cluster; *remote.Cluster
@@ -18,6 +19,13 @@ type remoteView interface {
 	// nothing may be concluded from a Service's absence.
 	HasSynced() bool
 	Reachable() bool
+	// NotReady says why the caches cannot be relied on right now
+	// (unreachable, credentials refused, not synced, re-listing), "" when
+	// they can.
+	NotReady() string
+	// CredentialsProblem is what the API server refuses, nil when it
+	// accepts the credentials.
+	CredentialsProblem() *remote.CredentialsError
 	Service(namespace, name string) (*corev1.Service, bool)
 	Endpoints(namespace, name string) []plan.RemoteEndpoint
 	// LiveService asks the API server itself; found is false only when it
@@ -39,6 +47,9 @@ type connection struct {
 	// Link sync can tell whether to reconnect.
 	kubeconfig []byte
 	selectors  string
+	// candidate is a connection with new credentials or selectors, tested
+	// while the working one serves (remotecreds.go); nil when none.
+	candidate *remoteCandidate
 }
 
 // snapshot is one consistent view of the connection.
@@ -95,7 +106,10 @@ func (c *connection) beginDeletion(link *plan.Link) {
 	if c.stopRemote != nil {
 		c.stopRemote()
 	}
-	c.remote, c.stopRemote, c.kubeconfig = nil, nil, nil
+	if c.candidate != nil {
+		c.candidate.stop()
+	}
+	c.remote, c.stopRemote, c.kubeconfig, c.candidate = nil, nil, nil, nil
 }
 
 // close stops the remote connection.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/klog/v2"
@@ -30,6 +31,9 @@ func (e *Engine) finishDeletion(ctx context.Context, obj *unstructured.Unstructu
 		e.beginDeletion(link)
 	}
 	if err := e.deleteUnattributed(ctx); err != nil {
+		return err
+	}
+	if err := e.removeEarlierMirrors(ctx, obj, link); err != nil {
 		return err
 	}
 	if err := e.syncProbe(ctx); err != nil {
@@ -64,6 +68,8 @@ func (e *Engine) deleteUnattributed(ctx context.Context) error {
 			err = e.local.services.delete(ctx, o, causeLinkDeleted)
 		case *corev1.Endpoints:
 			err = e.local.endpoints.delete(ctx, o, causeLinkDeleted)
+		case *discoveryv1.EndpointSlice:
+			err = e.local.slices.delete(ctx, o, causeLinkDeleted)
 		}
 		if err != nil {
 			return err

@@ -44,6 +44,9 @@ type Config struct {
 	// GatewayResolveInterval is how often the gateway's DNS names are
 	// resolved again.
 	GatewayResolveInterval time.Duration
+	// Output chooses the endpoint objects mirrors get (--endpoints-api,
+	// --flat-endpoints); the zero value means plan.DefaultOutput.
+	Output plan.Output
 	// Election, when set, elects one writer among the replicas serving the
 	// Link; nil means this process always writes.
 	Election *Election
@@ -109,6 +112,9 @@ func New(cfg Config) *Engine {
 	if cfg.ConflictRetry <= 0 {
 		cfg.ConflictRetry = 30 * time.Second
 	}
+	if cfg.Output == (plan.Output{}) {
+		cfg.Output = plan.DefaultOutput()
+	}
 	e := &Engine{
 		cfg:      cfg,
 		queue:    queue.New("svcmirror"),
@@ -160,13 +166,13 @@ func (e *Engine) Ready() (bool, string) {
 		return false, "local caches not synced"
 	}
 	rc := e.conn.snapshot().Remote
-	switch {
-	case rc == nil:
+	if rc == nil {
 		return false, "no remote credentials loaded"
-	case !rc.HasSynced():
-		return false, "remote caches not synced"
-	case !rc.Reachable():
-		return false, "remote API server unreachable"
+	}
+	if why := rc.NotReady(); why != "" {
+		return false, why
+	}
+	switch {
 	case e.cfg.Election == nil:
 		return true, "ok"
 	case e.leading.Load():
@@ -260,7 +266,7 @@ func (e *Engine) standby(ctx context.Context) {
 func (e *Engine) useLocal(local *localState) {
 	e.local = local
 	e.services = &serviceSyncer{
-		conn: e.conn, local: local, gateway: e.gw.current, client: e.cfg.Local,
+		conn: e.conn, local: local, gateway: e.gw.current, output: e.cfg.Output, client: e.cfg.Local,
 		createNamespaces: e.cfg.EnableNamespaceCreation, conflictRetry: e.cfg.ConflictRetry,
 		changes: e.changes, report: e.report, status: e.status, metrics: e.cfg.Metrics,
 	}
@@ -284,6 +290,7 @@ func (e *Engine) useLocal(local *localState) {
 func (l *localState) run(ctx context.Context) {
 	go l.inf.Services.RunWithContext(ctx)
 	go l.inf.Endpoints.RunWithContext(ctx)
+	go l.inf.Slices.RunWithContext(ctx)
 	go l.inf.Namespaces.RunWithContext(ctx)
 }
 

@@ -121,6 +121,7 @@ func (e *Engine) lead(ctx, lease context.Context) {
 	}
 	e.setLeading(true)
 	defer e.setLeading(false)
+	e.credentialsOnLeading()
 	if e.cfg.Election != nil {
 		logger.Info("Became the leader; writing", "identity", e.cfg.Election.Identity)
 	}

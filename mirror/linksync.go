@@ -71,7 +71,7 @@ func (e *Engine) syncLink(ctx context.Context) error {
 		return nil
 	}
 	if err == nil && link.TargetClusterName != e.cluster {
-		err = fmt.Errorf("spec.targetClusterName changed from %q to %q: restart svcmirror to apply it (mirrors of %q are kept)", e.cluster, link.TargetClusterName, e.cluster)
+		err = fmt.Errorf("spec.targetClusterName changed from %q to %q: restart svcmirror to apply it (the mirrors of %q are kept until then, and removed after)", e.cluster, link.TargetClusterName, e.cluster)
 	}
 	if err != nil {
 		e.setLinkValid(false)
@@ -89,13 +89,28 @@ func (e *Engine) syncLink(ctx context.Context) error {
 	if link.DeletionRequested {
 		return e.finishDeletion(ctx, obj, link)
 	}
-	if !slices.Contains(obj.GetFinalizers(), Finalizer) {
+	names := plan.WithClusterName(obj.GetAnnotations(), link.TargetClusterName)
+	if !slices.Contains(obj.GetFinalizers(), Finalizer) || obj.GetAnnotations()[plan.AnnotationClusterNames] != names {
+		// Before the first mirror is written: the finalizer, so that
+		// deleting the Link removes them, and the cluster name they are
+		// written under, so that they are found again if it changes.
 		updated := obj.DeepCopy()
-		updated.SetFinalizers(append(updated.GetFinalizers(), Finalizer))
+		if !slices.Contains(updated.GetFinalizers(), Finalizer) {
+			updated.SetFinalizers(append(updated.GetFinalizers(), Finalizer))
+		}
+		annotations := updated.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[plan.AnnotationClusterNames] = names
+		updated.SetAnnotations(annotations)
 		if _, err := e.cfg.Dynamic.Resource(plan.LinkGVR).Namespace(obj.GetNamespace()).Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("add finalizer to Link: %w", err)
+			return fmt.Errorf("add finalizer and cluster name to Link: %w", err)
 		}
 		return nil // the update's event queues the Link again
+	}
+	if err := e.removeEarlierMirrors(ctx, obj, link); err != nil {
+		return err
 	}
 
 	e.applyCredentials(ctx, obj, link)
@@ -139,6 +154,10 @@ func (e *Engine) applyCredentials(ctx context.Context, obj *unstructured.Unstruc
 	}
 	selectors := link.Selector.String() + "|" + link.RemoteDiscoverySelector.String()
 	if problem == "" && e.conn.sameRemote(kubeconfig, selectors) {
+		e.conn.dropCandidate() // the Secret went back to the credentials in use
+		return
+	}
+	if problem == "" && e.conn.testing(kubeconfig, selectors) {
 		return
 	}
 	var cfgErr error
@@ -161,8 +180,11 @@ func (e *Engine) applyCredentials(ctx context.Context, obj *unstructured.Unstruc
 	}
 }
 
-// startRemote replaces the remote connection. Until the new caches sync,
-// syncs change nothing; once they do, every key is queued.
+// startRemote connects with new credentials or selectors. While the
+// current connection works, the new one is a candidate that replaces it
+// only once its caches have synced (remotecreds.go); otherwise it replaces
+// it at once. Until the new caches sync, syncs change nothing; once they
+// do, and after every re-list, every key is queued.
 func (e *Engine) startRemote(ctx context.Context, cfg *rest.Config, link *plan.Link, kubeconfig []byte, selectors string) {
 	logger := klog.FromContext(ctx)
 	client, err := remote.NewClient(cfg)
@@ -174,28 +196,60 @@ func (e *Engine) startRemote(ctx context.Context, cfg *rest.Config, link *plan.L
 	// as this sync: it is a child of Run's context through ctx's values
 	// only.
 	remoteCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rc := remote.Start(remoteCtx, client, remote.Options{
-		Selectors: []labels.Selector{link.Selector, link.RemoteDiscoverySelector},
-		Handlers: remote.Handlers{
-			ServiceChanged: e.remoteChanged,
-			Synced: func() {
-				logger.Info("Remote caches synced", "exportedServices", len(e.conn.snapshot().Remote.Services("")))
-				e.enqueueAll()
-				e.status.changed()
-			},
-			Reachability: func(ok bool, _ error) {
-				if e.cfg.Metrics != nil {
-					e.cfg.Metrics.RemoteReachable(ok)
-				}
-				e.status.changed()
-			},
+	cand := &remoteCandidate{stop: cancel, kubeconfig: kubeconfig, selectors: selectors}
+	handlers := remote.Handlers{
+		ServiceChanged: func(namespace, name string) {
+			// A candidate's events would only sync against the working
+			// connection's caches; its promotion queues every key.
+			if !e.conn.isCandidate(cand) {
+				e.remoteChanged(namespace, name)
+			}
 		},
+		Synced: func() {
+			e.promoteCandidate(ctx, cand)
+			if rv := e.conn.snapshot().Remote; rv != remoteView(cand.cluster) {
+				return // still a candidate, or replaced meanwhile
+			}
+			logger.Info("Remote caches synced", "exportedServices", len(cand.cluster.Services("")))
+			e.enqueueAll()
+			e.status.changed()
+		},
+		Reachability: func(ok bool, err error) {
+			if e.conn.isCandidate(cand) {
+				if !ok {
+					e.candidateProblem(ctx, cand, err)
+				}
+				return
+			}
+			if e.cfg.Metrics != nil {
+				e.cfg.Metrics.RemoteReachable(ok)
+			}
+			e.status.changed()
+		},
+		Credentials: func(err error) {
+			if e.conn.isCandidate(cand) {
+				if err != nil {
+					e.candidateProblem(ctx, cand, err)
+				}
+				return
+			}
+			e.remoteCredentials(err)
+		},
+	}
+	first, asCandidate := e.conn.connect(cand, func(asCandidate bool) *remote.Cluster {
+		return remote.Start(remoteCtx, client, remote.Options{
+			Selectors: []labels.Selector{link.Selector, link.RemoteDiscoverySelector},
+			Handlers:  handlers,
+			Candidate: asCandidate,
+		})
 	})
-	first := e.conn.replaceRemote(rc, cancel, kubeconfig, selectors)
 	e.lastCredentialsProblem = ""
-	if first {
+	switch {
+	case first:
 		logger.Info("Connecting to the remote cluster", "host", cfg.Host)
-	} else {
+	case asCandidate:
+		logger.Info("Remote credentials or selectors changed; testing them while the working connection serves", "host", cfg.Host)
+	default:
 		logger.Info("Remote credentials or selectors changed; reconnecting", "host", cfg.Host)
 	}
 }

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -12,11 +13,13 @@ import (
 )
 
 // LocalInformers are the local caches the engine reads: this link's
-// mirror Services and Endpoints only (selected by the ownership labels),
-// and namespaces. NewLocalInformers makes the real ones; tests may pass
-// informers whose indexers they fill directly.
+// mirror Services, Endpoints and EndpointSlices only (selected by the
+// ownership labels, so a foreign slice labelled with a mirror's Service
+// name is never seen, let alone touched), and namespaces.
+// NewLocalInformers makes the real ones; tests may pass informers whose
+// indexers they fill directly.
 type LocalInformers struct {
-	Services, Endpoints, Namespaces cache.SharedIndexInformer
+	Services, Endpoints, Slices, Namespaces cache.SharedIndexInformer
 }
 
 // NewLocalInformers makes the local informers for cluster's mirrors.
@@ -29,6 +32,7 @@ func NewLocalInformers(client kubernetes.Interface, cluster string) LocalInforme
 	return LocalInformers{
 		Services:   factory.Core().V1().Services().Informer(),
 		Endpoints:  factory.Core().V1().Endpoints().Informer(),
+		Slices:     factory.Discovery().V1().EndpointSlices().Informer(),
 		Namespaces: nsFactory.Core().V1().Namespaces().Informer(),
 	}
 }
@@ -39,14 +43,21 @@ type localState struct {
 	inf       LocalInformers
 	services  *writer[*corev1.Service]
 	endpoints *writer[*corev1.Endpoints]
+	slices    *writer[*discoveryv1.EndpointSlice]
 }
 
 // headlessParentIndex indexes endpoint-mirror Services by
 // "<namespace>/<headless mirror name>".
 const headlessParentIndex = "headlessParent"
 
+// sliceServiceIndex indexes our EndpointSlices by "<namespace>/<Service>".
+const sliceServiceIndex = "service"
+
 func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.Metrics) (*localState, error) {
 	if err := inf.Services.AddIndexers(cache.Indexers{headlessParentIndex: headlessParentIndexFunc}); err != nil {
+		return nil, err
+	}
+	if err := inf.Slices.AddIndexers(cache.Indexers{sliceServiceIndex: sliceServiceIndexFunc}); err != nil {
 		return nil, err
 	}
 	return &localState{
@@ -59,7 +70,26 @@ func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.M
 			kind: plan.KindEndpoints, recent: newRecentWrites[*corev1.Endpoints](), metrics: m,
 			client: func(ns string) objectClient[*corev1.Endpoints] { return client.CoreV1().Endpoints(ns) },
 		},
+		slices: &writer[*discoveryv1.EndpointSlice]{
+			kind: plan.KindEndpointSlice, recent: newGroupedRecentWrites(sliceServiceKey), metrics: m,
+			client: func(ns string) objectClient[*discoveryv1.EndpointSlice] {
+				return client.DiscoveryV1().EndpointSlices(ns)
+			},
+		},
 	}, nil
+}
+
+func sliceServiceIndexFunc(obj any) ([]string, error) {
+	s := obj.(*discoveryv1.EndpointSlice)
+	if s.Labels[discoveryv1.LabelServiceName] != "" {
+		return []string{sliceServiceKey(s)}, nil
+	}
+	return nil, nil
+}
+
+// sliceServiceKey is "<namespace>/<Service>" of an EndpointSlice.
+func sliceServiceKey(s *discoveryv1.EndpointSlice) string {
+	return s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
 }
 
 func headlessParentIndexFunc(obj any) ([]string, error) {
@@ -72,7 +102,8 @@ func headlessParentIndexFunc(obj any) ([]string, error) {
 
 // synced lists the caches' sync checks.
 func (l *localState) synced() []cache.DoneChecker {
-	return []cache.DoneChecker{l.inf.Services.HasSyncedChecker(), l.inf.Endpoints.HasSyncedChecker(), l.inf.Namespaces.HasSyncedChecker()}
+	return []cache.DoneChecker{l.inf.Services.HasSyncedChecker(), l.inf.Endpoints.HasSyncedChecker(),
+		l.inf.Slices.HasSyncedChecker(), l.inf.Namespaces.HasSyncedChecker()}
 }
 
 // service and endpoints return the freshest known copy of namespace/name:
@@ -100,16 +131,42 @@ func freshest[T object](store cache.Store, recent *recentWrites[T], namespace, n
 	return obj
 }
 
+// slicesOf returns the freshest known copies of our EndpointSlices of the
+// local Service namespace/service: those in the cache, and those we just
+// created that it does not show yet, less those we just deleted.
+func (l *localState) slicesOf(namespace, service string) []*discoveryv1.EndpointSlice {
+	keys := map[string]bool{}
+	objs, _ := l.inf.Slices.GetIndexer().ByIndex(sliceServiceIndex, namespace+"/"+service)
+	for _, obj := range objs {
+		keys[objectKey(obj.(*discoveryv1.EndpointSlice))] = true
+	}
+	for _, k := range l.slices.recent.keysIn(namespace + "/" + service) {
+		keys[k] = true
+	}
+	var out []*discoveryv1.EndpointSlice
+	for k := range keys {
+		ns, name, _ := cache.SplitMetaNamespaceKey(k)
+		if s := freshest(l.inf.Slices.GetStore(), l.slices.recent, ns, name); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // observe fills a plan's view of the local objects: those at names, and
-// every endpoint mirror of the mirror named mirrorName.
+// every endpoint mirror of the mirror named mirrorName, with their slices.
 func (l *localState) observe(namespace, mirrorName string, names []string) plan.Local {
-	local := plan.Local{Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{}}
+	local := plan.Local{Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{},
+		Slices: map[string]*discoveryv1.EndpointSlice{}}
 	add := func(name string) {
 		if svc := l.service(namespace, name); svc != nil {
 			local.Services[name] = svc
 		}
 		if ep := l.endpointsOf(namespace, name); ep != nil {
 			local.Endpoints[name] = ep
+		}
+		for _, s := range l.slicesOf(namespace, name) {
+			local.Slices[s.Name] = s
 		}
 	}
 	for _, n := range names {
@@ -132,7 +189,7 @@ func (l *localState) namespaceExists(name string) bool {
 // objects lists every cached mirror object of this link.
 func (l *localState) objects() []metav1.Object {
 	var out []metav1.Object
-	for _, store := range []cache.Store{l.inf.Services.GetStore(), l.inf.Endpoints.GetStore()} {
+	for _, store := range []cache.Store{l.inf.Services.GetStore(), l.inf.Endpoints.GetStore(), l.inf.Slices.GetStore()} {
 		for _, obj := range store.List() {
 			out = append(out, obj.(metav1.Object))
 		}
@@ -146,6 +203,7 @@ func (l *localState) objects() []metav1.Object {
 func (l *localState) addHandlers(enqueue func(metav1.Object)) {
 	_, _ = l.inf.Services.AddEventHandler(localHandler(l.services.recent, enqueue))
 	_, _ = l.inf.Endpoints.AddEventHandler(localHandler(l.endpoints.recent, enqueue))
+	_, _ = l.inf.Slices.AddEventHandler(localHandler(l.slices.recent, enqueue))
 }
 
 func localHandler[T object](recent *recentWrites[T], enqueue func(metav1.Object)) cache.ResourceEventHandler {

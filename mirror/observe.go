@@ -20,7 +20,7 @@ func (s *serviceSyncer) observe(ctx context.Context, key queue.Key, snap snapsho
 	link := snap.Link
 	obs = plan.Observed{
 		Namespace: key.Namespace, Name: key.Name, Link: link,
-		Gateway: s.gateway(), MayCreateNamespace: s.createNamespaces,
+		Gateway: s.gateway(), MayCreateNamespace: s.createNamespaces, Output: s.output,
 		NamespaceExists: s.local.namespaceExists(key.Namespace),
 	}
 	mirrorName := plan.MirrorName(key.Name, link.TargetClusterName)
@@ -64,6 +64,11 @@ func mirrorsKey(local plan.Local, key queue.Key) bool {
 	}
 	for _, ep := range local.Endpoints {
 		if is(plan.RemoteOf(ep)) {
+			return true
+		}
+	}
+	for _, s := range local.Slices {
+		if is(plan.RemoteOf(s)) {
 			return true
 		}
 	}

@@ -20,6 +20,11 @@ import (
 type recentWrites[T metav1.Object] struct {
 	mu sync.Mutex
 	m  map[string]recentWrite[T]
+	// group, when set, files every key under a group (the Service of an
+	// EndpointSlice), so that keysIn finds a group's writes without a scan
+	// of every write in flight (thousands while a large link converges).
+	group  func(T) string
+	groups map[string]map[string]bool
 }
 
 type recentWrite[T metav1.Object] struct {
@@ -30,6 +35,40 @@ type recentWrite[T metav1.Object] struct {
 
 func newRecentWrites[T metav1.Object]() *recentWrites[T] {
 	return &recentWrites[T]{m: map[string]recentWrite[T]{}}
+}
+
+// newGroupedRecentWrites is newRecentWrites with keysIn answering for the
+// groups group names.
+func newGroupedRecentWrites[T metav1.Object](group func(T) string) *recentWrites[T] {
+	return &recentWrites[T]{m: map[string]recentWrite[T]{}, group: group, groups: map[string]map[string]bool{}}
+}
+
+// set records r at key; w.mu must be held.
+func (w *recentWrites[T]) set(key string, r recentWrite[T]) {
+	w.m[key] = r
+	if w.group != nil {
+		g := w.group(r.obj)
+		if w.groups[g] == nil {
+			w.groups[g] = map[string]bool{}
+		}
+		w.groups[g][key] = true
+	}
+}
+
+// forget drops key; w.mu must be held.
+func (w *recentWrites[T]) forget(key string) {
+	r, ok := w.m[key]
+	if !ok {
+		return
+	}
+	delete(w.m, key)
+	if w.group != nil {
+		g := w.group(r.obj)
+		delete(w.groups[g], key)
+		if len(w.groups[g]) == 0 {
+			delete(w.groups, g)
+		}
+	}
 }
 
 func objectKey(o metav1.Object) string { return o.GetNamespace() + "/" + o.GetName() }
@@ -43,14 +82,14 @@ func resourceVersion(o metav1.Object) uint64 {
 func (w *recentWrites[T]) wrote(obj T) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.m[objectKey(obj)] = recentWrite[T]{obj: obj, rv: resourceVersion(obj)}
+	w.set(objectKey(obj), recentWrite[T]{obj: obj, rv: resourceVersion(obj)})
 }
 
 // deletedObject records that obj (as last seen) was deleted.
 func (w *recentWrites[T]) deletedObject(obj T) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.m[objectKey(obj)] = recentWrite[T]{obj: obj, rv: resourceVersion(obj), deleted: true}
+	w.set(objectKey(obj), recentWrite[T]{obj: obj, rv: resourceVersion(obj), deleted: true})
 }
 
 // resolve returns the freshest known state of the object at key, given
@@ -65,7 +104,7 @@ func (w *recentWrites[T]) resolve(key string, cached T, found bool) (T, bool) {
 	if found {
 		rv := resourceVersion(cached)
 		if rv > r.rv || (rv == r.rv && !r.deleted) {
-			delete(w.m, key) // the cache has caught up with our write
+			w.forget(key) // the cache has caught up with our write
 			return cached, true
 		}
 	}
@@ -90,13 +129,26 @@ func (w *recentWrites[T]) observed(obj T, deleted bool) (echo bool) {
 	rv := resourceVersion(obj)
 	switch {
 	case deleted && r.deleted && rv <= r.rv:
-		delete(w.m, key)
+		w.forget(key)
 		return true
 	case !deleted && !r.deleted && rv == r.rv:
-		delete(w.m, key)
+		w.forget(key)
 		return true
 	case rv > r.rv:
-		delete(w.m, key) // someone else's newer write: the cache wins from now on
+		w.forget(key) // someone else's newer write: the cache wins from now on
 	}
 	return false
+}
+
+// keysIn lists the keys of the recorded writes in group (see
+// newGroupedRecentWrites): objects a cache lookup by name would not find,
+// because the cache has not seen them yet.
+func (w *recentWrites[T]) keysIn(group string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.groups[group]))
+	for k := range w.groups[group] {
+		out = append(out, k)
+	}
+	return out
 }

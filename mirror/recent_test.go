@@ -1,9 +1,11 @@
 package mirror
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -64,5 +66,31 @@ func TestRecentWritesEchoes(t *testing.T) {
 	}
 	if _, found := w.resolve("ns/web-east", nil, false); found {
 		t.Fatal("after a newer foreign write the cache must answer")
+	}
+}
+
+func TestGroupedRecentWritesFindAGroupsWritesAndForgetThem(t *testing.T) {
+	w := newGroupedRecentWrites(sliceServiceKey)
+	slice := func(name, service, rv string) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: name, ResourceVersion: rv,
+			Labels: map[string]string{discoveryv1.LabelServiceName: service}}}
+	}
+	w.wrote(slice("web-east.0", "web-east", "5"))
+	w.wrote(slice("web-east.1", "web-east", "6"))
+	w.wrote(slice("db-east.0", "db-east", "7"))
+	got := w.keysIn("apps/web-east")
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"apps/web-east.0", "apps/web-east.1"}) {
+		t.Fatalf("keysIn(apps/web-east) = %v", got)
+	}
+	// The cache catches up with one: it leaves the group.
+	if _, ok := w.resolve("apps/web-east.0", slice("web-east.0", "web-east", "5"), true); !ok {
+		t.Fatal("resolve lost the object")
+	}
+	if got := w.keysIn("apps/web-east"); !slices.Equal(got, []string{"apps/web-east.1"}) {
+		t.Fatalf("after the cache caught up, keysIn = %v", got)
+	}
+	if w.observed(slice("db-east.0", "db-east", "7"), false); len(w.keysIn("apps/db-east")) != 0 {
+		t.Fatalf("the echo of our write left %v in its group", w.keysIn("apps/db-east"))
 	}
 }

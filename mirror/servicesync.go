@@ -20,6 +20,8 @@ type serviceSyncer struct {
 	local *localState
 	// gateway is the gateway watcher's current set.
 	gateway func() plan.Gateway
+	// output chooses the endpoint objects mirrors get.
+	output plan.Output
 	// client creates missing namespaces when createNamespaces is set.
 	client           kubernetes.Interface
 	createNamespaces bool

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,6 +24,7 @@ import (
 	"github.com/svcmirror/svcmirror/metrics"
 	"github.com/svcmirror/svcmirror/mirror/plan"
 	"github.com/svcmirror/svcmirror/queue"
+	"github.com/svcmirror/svcmirror/remote"
 )
 
 // fakeRemote is the remote cluster as a sync reads it.
@@ -33,8 +35,10 @@ type fakeRemote struct {
 	liveGets  int
 }
 
-func (f *fakeRemote) HasSynced() bool { return true }
-func (f *fakeRemote) Reachable() bool { return true }
+func (f *fakeRemote) HasSynced() bool                              { return true }
+func (f *fakeRemote) Reachable() bool                              { return true }
+func (f *fakeRemote) NotReady() string                             { return "" }
+func (f *fakeRemote) CredentialsProblem() *remote.CredentialsError { return nil }
 func (f *fakeRemote) Service(ns, name string) (*corev1.Service, bool) {
 	s, ok := f.services[ns+"/"+name]
 	return s, ok
@@ -90,7 +94,7 @@ func newSyncHarness(t *testing.T, localObjs ...runtime.Object) *syncHarness {
 	t.Cleanup(q.ShutDown)
 	status := &statusReporter{queue: q, key: queue.Key{Kind: queue.KindStatus}, events: events, report: report, conn: conn, metrics: m, leading: func() bool { return true }}
 	gw := plan.Gateway{Addresses: []plan.GatewayAddress{{IP: "192.0.2.10", Alive: true}}}
-	s := &serviceSyncer{conn: conn, local: local, gateway: func() plan.Gateway { return gw }, client: client,
+	s := &serviceSyncer{conn: conn, local: local, gateway: func() plan.Gateway { return gw }, output: plan.DefaultOutput(), client: client,
 		conflictRetry: 30e9, changes: newChangeClock(), report: report, status: status, metrics: m}
 	client.ClearActions()
 	return &syncHarness{s: s, local: client, inf: inf, remote: rv, events: events, metrics: m}
@@ -112,6 +116,8 @@ func (h *syncHarness) cache(t *testing.T, objs ...metav1.Object) {
 			err = h.inf.Services.GetIndexer().Add(o)
 		case *corev1.Endpoints:
 			err = h.inf.Endpoints.GetIndexer().Add(o)
+		case *discoveryv1.EndpointSlice:
+			err = h.inf.Slices.GetIndexer().Add(o)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -190,7 +196,7 @@ func TestSyncCreatesOnceThenWritesNothing(t *testing.T) {
 	if err := h.s.sync(ctx, key); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"create services web-east", "create endpoints web-east"}, h.writes()); diff != "" {
+	if diff := cmp.Diff([]string{"create services web-east", "create endpoints web-east", "create endpointslices web-east.0"}, h.writes()); diff != "" {
 		t.Fatalf("first sync (-want +got):\n%s", diff)
 	}
 	if got := h.counter(t, "svcmirror_writes_total", map[string]string{"kind": "Service", "operation": "create"}); got != 1 {
@@ -216,11 +222,11 @@ func TestSyncOfAMirrorAlreadyRightWritesNothing(t *testing.T) {
 	h := newSyncHarness(t)
 	remote := exportedService("web", "true")
 	h.export(remote, readyEndpoint)
-	d, err := plan.DesiredFor(h.s.conn.snapshot().Link, plan.RemoteState{Service: remote, Endpoints: []plan.RemoteEndpoint{readyEndpoint}}, plan.ModeGateway, h.s.gateway())
+	d, err := plan.DesiredWith(h.s.conn.snapshot().Link, plan.RemoteState{Service: remote, Endpoints: []plan.RemoteEndpoint{readyEndpoint}}, plan.ModeGateway, h.s.gateway(), h.s.output)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.cache(t, d.Service, d.Endpoints)
+	h.cache(t, d.Service, d.Endpoints, d.Slices[0])
 	if err := h.s.sync(context.Background(), queue.ServiceKey("apps", "web")); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +279,7 @@ func TestSyncUsesTheObjectOfALostCreate(t *testing.T) {
 	h.export(exportedService("web", "true"), readyEndpoint)
 	// The API server made the Service, but its answer was lost: a retried
 	// create says AlreadyExists. The object there is ours.
-	d, err := plan.DesiredFor(h.s.conn.snapshot().Link, plan.RemoteState{Service: h.remote.services["apps/web"], Endpoints: []plan.RemoteEndpoint{readyEndpoint}}, plan.ModeGateway, h.s.gateway())
+	d, err := plan.DesiredWith(h.s.conn.snapshot().Link, plan.RemoteState{Service: h.remote.services["apps/web"], Endpoints: []plan.RemoteEndpoint{readyEndpoint}}, plan.ModeGateway, h.s.gateway(), h.s.output)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +290,7 @@ func TestSyncUsesTheObjectOfALostCreate(t *testing.T) {
 	if err := h.s.sync(context.Background(), queue.ServiceKey("apps", "web")); err != nil {
 		t.Fatalf("a create answered AlreadyExists for our own object must not fail: %v", err)
 	}
-	if diff := cmp.Diff([]string{"create services web-east", "get services web-east", "create endpoints web-east"}, h.writes()); diff != "" {
+	if diff := cmp.Diff([]string{"create services web-east", "get services web-east", "create endpoints web-east", "create endpointslices web-east.0"}, h.writes()); diff != "" {
 		t.Fatalf("writes (-want +got):\n%s", diff)
 	}
 	if err := h.s.sync(context.Background(), queue.ServiceKey("apps", "web")); err != nil {
@@ -313,11 +319,11 @@ func TestSyncReportsAnObjectTheAPIServerRejectsOnce(t *testing.T) {
 func TestSyncDeletesMirrorOnlyAfterTheRemoteConfirms(t *testing.T) {
 	h := newSyncHarness(t)
 	remote := exportedService("web", "true")
-	d, err := plan.DesiredFor(h.s.conn.snapshot().Link, plan.RemoteState{Service: remote, Endpoints: []plan.RemoteEndpoint{readyEndpoint}}, plan.ModeGateway, h.s.gateway())
+	d, err := plan.DesiredWith(h.s.conn.snapshot().Link, plan.RemoteState{Service: remote, Endpoints: []plan.RemoteEndpoint{readyEndpoint}}, plan.ModeGateway, h.s.gateway(), h.s.output)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.cache(t, d.Service, d.Endpoints)
+	h.cache(t, d.Service, d.Endpoints, d.Slices[0])
 	key := queue.ServiceKey("apps", "web")
 
 	// Gone from the cache, but the API server still has it exported (a
@@ -335,7 +341,7 @@ func TestSyncDeletesMirrorOnlyAfterTheRemoteConfirms(t *testing.T) {
 	if err := h.s.sync(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"delete endpoints web-east", "delete services web-east"}, h.writes()); diff != "" {
+	if diff := cmp.Diff([]string{"delete endpointslices web-east.0", "delete endpoints web-east", "delete services web-east"}, h.writes()); diff != "" {
 		t.Fatalf("writes after the remote delete (-want +got):\n%s", diff)
 	}
 }
@@ -356,7 +362,8 @@ func TestSyncOfAHeadlessServiceFillsItsEndpointsFromAssignedClusterIPs(t *testin
 	if err := h.s.sync(context.Background(), queue.ServiceKey("apps", "db")); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"create services db-0-east", "create endpoints db-0-east", "create services db-east", "create endpoints db-east"}
+	want := []string{"create services db-0-east", "create endpoints db-0-east", "create endpointslices db-0-east.0",
+		"create services db-east", "create endpoints db-east", "create endpointslices db-east.0"}
 	if diff := cmp.Diff(want, h.writes()); diff != "" {
 		t.Fatalf("writes (-want +got):\n%s", diff)
 	}

@@ -91,7 +91,7 @@ func (r *statusReporter) sync(ctx context.Context) error {
 		return nil
 	}
 	rc := r.conn.snapshot().Remote
-	want := r.desired(link, rc != nil && rc.Reachable())
+	want := r.desired(link, rc != nil && rc.Reachable(), rc != nil && rc.CredentialsProblem() == nil)
 	have, _, _ := unstructured.NestedMap(obj.Object, "status")
 	// Where Linkerd's own CRD is installed the API server prunes our summary,
 	// so what we wrote never reads back equal: comparing with our last
@@ -116,7 +116,7 @@ func (r *statusReporter) sync(ctx context.Context) error {
 // mirrorServices list, holding only the failing Services (capped), plus
 // our summary counts. Nothing in it changes while nothing happens, so it is
 // written only on change.
-func (r *statusReporter) desired(link *plan.Link, remoteReachable bool) map[string]any {
+func (r *statusReporter) desired(link *plan.Link, remoteReachable, remoteCredentialsValid bool) map[string]any {
 	mirrored, failingCount, failing := r.report.snapshot(maxStatusFailures)
 	entries := make([]any, 0, len(failing))
 	for _, f := range failing {
@@ -145,6 +145,8 @@ func (r *statusReporter) desired(link *plan.Link, remoteReachable bool) map[stri
 			"failing":            int64(failingCount),
 			"observedGeneration": link.Generation,
 			"remoteReachable":    remoteReachable,
+			// false while the remote API server answers 401 or 403.
+			"remoteCredentialsValid": remoteCredentialsValid,
 		},
 	}
 }

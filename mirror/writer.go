@@ -152,4 +152,5 @@ const (
 	causeRemoteChange = "remote change"
 	causeRepair       = "repair" // the local object drifted or the link's configuration changed
 	causeLinkDeleted  = "link deleted"
+	causeRenamed      = "targetClusterName changed"
 )

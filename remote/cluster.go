@@ -3,13 +3,14 @@ package remote
 import (
 	"context"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -22,10 +23,18 @@ type Handlers struct {
 	// ServiceChanged hears of any change to an exported Service or to the
 	// endpoints of one, including its deletion or un-export.
 	ServiceChanged func(namespace, name string)
-	// Synced is called once, when every informer has its first full list.
+	// Synced is called when every informer has a full list: first at
+	// start-up, and again each time the watches are re-established after
+	// the server stopped answering or refused the credentials. Whatever
+	// changed meanwhile is only in the new lists, so the handler must
+	// queue every Service again.
 	Synced func()
 	// Reachability hears of each change in whether the API server answers.
 	Reachability func(reachable bool, err error)
+	// Credentials hears of each change in whether the API server accepts
+	// the credentials: nil when it does, else a *CredentialsError naming
+	// what is refused.
+	Credentials func(err error)
 }
 
 // Options shape a Cluster.
@@ -34,6 +43,10 @@ type Options struct {
 	// its own Service informer, filtered by the API server.
 	Selectors []labels.Selector
 	Handlers  Handlers
+	// Candidate marks a connection made to test new credentials while a
+	// working one still serves: it logs nothing of its own state (its
+	// handlers report it) until Promote.
+	Candidate bool
 }
 
 // serviceNameIndex indexes EndpointSlices by "<namespace>/<service>".
@@ -42,99 +55,115 @@ const serviceNameIndex = "service"
 // Cluster watches one remote cluster. Make it with Start; it runs until
 // its context ends.
 type Cluster struct {
-	client       kubernetes.Interface
-	services     []cache.SharedIndexInformer // one per selector
-	slices       cache.SharedIndexInformer
-	reachability *reachability
-	synced       chan struct{}
+	client kubernetes.Interface
+	opts   Options
+	health *health
+
+	mu sync.RWMutex
+	// watches serves reads; relist is a newer generation still listing
+	// after the server's return, swapped in once synced (see watchSet).
+	watches, relist *watchSet
+
+	synced     chan struct{} // closed at the first full list
+	syncedOnce sync.Once
+	// live is whether the watches are current: false from start-up or
+	// from an outage or refusal until a full list has replaced them.
+	live atomic.Bool
 }
 
 // Start begins watching. It returns at once: the informers list and watch
 // in the background, retrying for as long as the API server is away, so a
 // remote outage at start-up never stops the daemon.
 func Start(ctx context.Context, client kubernetes.Interface, opts Options) *Cluster {
-	logger := klog.FromContext(ctx)
-	c := &Cluster{client: client, synced: make(chan struct{})}
-	c.reachability = newReachability(client, opts.Handlers.Reachability)
-
-	for _, sel := range opts.Selectors {
-		if sel == nil || sel.Empty() {
-			continue // an empty selector selects nothing, never everything
-		}
-		if _, ok := sel.Requirements(); !ok {
-			continue // labels.Nothing()
-		}
-		selector := sel.String()
-		factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-			informers.WithTransform(stripService))
-		inf := factory.Core().V1().Services().Informer()
-		c.services = append(c.services, inf)
+	if opts.Handlers.ServiceChanged == nil {
+		opts.Handlers.ServiceChanged = func(string, string) {}
 	}
-
-	// Every Service's EndpointSlices, reduced to the fields the engine reads:
-	// a remote cluster can hold many more of these than exported Services.
-	sliceFactory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName }),
-		informers.WithTransform(slimSlice))
-	c.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
-	if err := c.slices.AddIndexers(cache.Indexers{serviceNameIndex: sliceServiceIndex}); err != nil {
-		logger.Error(err, "Adding EndpointSlice index") // only fails once started
-	}
-
-	changed := opts.Handlers.ServiceChanged
-	for _, inf := range c.services {
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { enqueueObject(obj, changed) },
-			UpdateFunc: func(_, obj any) { enqueueObject(obj, changed) },
-			DeleteFunc: func(obj any) { enqueueObject(obj, changed) },
-		})
-	}
-	onSlice := func(obj any) {
-		if s, ok := tombstoned(obj).(*discoveryv1.EndpointSlice); ok {
-			svc := s.Labels[discoveryv1.LabelServiceName]
-			// Only exported Services matter; the rest of the cluster's
-			// endpoint churn stays out of the queue.
-			if _, found := c.Service(s.Namespace, svc); found {
-				changed(s.Namespace, svc)
-			}
-		}
-	}
-	_, _ = c.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    onSlice,
-		UpdateFunc: func(_, obj any) { onSlice(obj) },
-		DeleteFunc: onSlice,
-	})
-
-	all := append(append([]cache.SharedIndexInformer(nil), c.services...), c.slices)
-	for _, inf := range all {
-		_ = inf.SetWatchErrorHandlerWithContext(c.reachability.watchError)
-		go inf.RunWithContext(ctx)
-	}
-	go c.reachability.run(ctx)
-	go func() {
-		// WaitFor wakes on the informers' own signal; WaitForCacheSync
-		// polls every 100 ms, which is a fair share of a small link's
-		// start-up.
-		if !cache.WaitFor(ctx, "", syncedCheckers(all)...) {
-			return
-		}
-		c.reachability.set(ctx, nil)
-		close(c.synced)
-		if opts.Handlers.Synced != nil {
-			opts.Handlers.Synced()
-		}
-	}()
+	c := &Cluster{client: client, opts: opts, synced: make(chan struct{})}
+	c.health = newHealth(client, opts.Handlers, c.watchesLost, c.startWatches)
+	c.health.quiet.Store(opts.Candidate)
+	c.startWatches(ctx)
+	go c.health.run(ctx)
 	return c
 }
 
-func syncedCheckers(infs []cache.SharedIndexInformer) []cache.DoneChecker {
-	var checkers []cache.DoneChecker
-	for _, inf := range infs {
-		checkers = append(checkers, inf.HasSyncedChecker())
+// startWatches starts a generation of informers: the first one at
+// start-up, a fresh one each time the server serves again after a problem,
+// since the old one's reflectors are still in their back-off.
+func (c *Cluster) startWatches(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	ws := c.newWatchSet(ctx, cancel)
+	c.mu.Lock()
+	first := c.watches == nil
+	if first {
+		c.watches = ws
+		ws.forwarding.Store(true)
+	} else {
+		if c.relist != nil {
+			c.relist.cancel()
+		}
+		c.relist = ws
 	}
-	return checkers
+	c.mu.Unlock()
+	if !first {
+		klog.FromContext(ctx).V(2).Info("Re-establishing the remote watches")
+	}
+	ws.run(ctx, c.health.watchError)
+	go func() {
+		if !ws.waitSynced(ctx) {
+			return
+		}
+		if !c.takeOver(ws) {
+			return
+		}
+		c.live.Store(true)
+		c.health.synced(parent)
+		c.syncedOnce.Do(func() { close(c.synced) })
+		if c.opts.Handlers.Synced != nil {
+			c.opts.Handlers.Synced()
+		}
+	}()
 }
+
+// takeOver makes a synced generation the one that serves reads and stops
+// the one it replaces. It is false for a generation superseded meanwhile.
+func (c *Cluster) takeOver(ws *watchSet) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.watches == ws {
+		return true
+	}
+	if c.relist != ws {
+		return false
+	}
+	old := c.watches
+	c.watches, c.relist = ws, nil
+	ws.forwarding.Store(true)
+	old.cancel()
+	return true
+}
+
+// watchesLost is called when the server stops answering or refuses the
+// credentials: the watches may miss changes from then on, and a re-list
+// under way is abandoned (the next return to health starts another).
+func (c *Cluster) watchesLost() {
+	c.live.Store(false)
+	c.mu.Lock()
+	if c.relist != nil {
+		c.relist.cancel()
+		c.relist = nil
+	}
+	c.mu.Unlock()
+}
+
+func (c *Cluster) current() *watchSet {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.watches
+}
+
+// Promote makes a candidate connection the one in use: from now on it
+// logs its own state changes.
+func (c *Cluster) Promote() { c.health.quiet.Store(false) }
 
 // HasSynced reports whether every informer has its first full list. Until
 // then the caches are incomplete and nothing may be concluded from a
@@ -149,7 +178,28 @@ func (c *Cluster) HasSynced() bool {
 }
 
 // Reachable reports whether the API server answered last time we knew.
-func (c *Cluster) Reachable() bool { return c.reachability.get() }
+func (c *Cluster) Reachable() bool { return c.health.getReachable() }
+
+// CredentialsProblem is what the API server last refused, nil when it
+// accepts the credentials (or has not been asked yet).
+func (c *Cluster) CredentialsProblem() *CredentialsError { return c.health.credentials() }
+
+// NotReady says why the Cluster cannot be relied on right now, most
+// pressing reason first, or "" when its caches are complete and its
+// watches live.
+func (c *Cluster) NotReady() string {
+	switch {
+	case !c.Reachable() && c.health.known():
+		return "remote API server unreachable"
+	case c.CredentialsProblem() != nil:
+		return "remote credentials rejected: " + c.CredentialsProblem().Error()
+	case !c.HasSynced():
+		return "remote caches not synced"
+	case !c.live.Load():
+		return "remote watches not live yet: re-listing after the remote API server returned"
+	}
+	return ""
+}
 
 // Service returns the exported remote Service namespace/name from the
 // cache; when both selectors' informers hold a copy (mid-relabel), the
@@ -157,7 +207,7 @@ func (c *Cluster) Reachable() bool { return c.reachability.get() }
 func (c *Cluster) Service(namespace, name string) (*corev1.Service, bool) {
 	key := namespace + "/" + name
 	var newest *corev1.Service
-	for _, inf := range c.services {
+	for _, inf := range c.current().services {
 		if obj, ok, err := inf.GetIndexer().GetByKey(key); err == nil && ok {
 			svc := obj.(*corev1.Service)
 			if newest == nil || resourceVersion(svc) > resourceVersion(newest) {
@@ -202,7 +252,7 @@ func resourceVersion(o metav1.Object) uint64 {
 func (c *Cluster) Services(namespace string) []cache.ObjectName {
 	seen := map[cache.ObjectName]bool{}
 	var out []cache.ObjectName
-	for _, inf := range c.services {
+	for _, inf := range c.current().services {
 		var objs []any
 		if namespace == "" {
 			objs = inf.GetIndexer().List()
@@ -221,20 +271,40 @@ func (c *Cluster) Services(namespace string) []cache.ObjectName {
 }
 
 // Endpoints returns every endpoint of the Service namespace/name across
-// its EndpointSlices.
+// its EndpointSlices. Addresses and Ports are shared with the cache: the
+// caller must not modify them.
 func (c *Cluster) Endpoints(namespace, name string) []plan.RemoteEndpoint {
-	objs, _ := c.slices.GetIndexer().ByIndex(serviceNameIndex, namespace+"/"+name)
+	objs, _ := c.current().slices.GetIndexer().ByIndex(serviceNameIndex, namespace+"/"+name)
 	var out []plan.RemoteEndpoint
 	for _, obj := range objs {
-		for _, e := range obj.(*discoveryv1.EndpointSlice).Endpoints {
-			ep := plan.RemoteEndpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
-			if e.Hostname != nil {
-				ep.Hostname = *e.Hostname
-			}
-			out = append(out, ep)
+		s := obj.(*discoveryv1.EndpointSlice)
+		for _, e := range s.Endpoints {
+			out = append(out, remoteEndpoint(s, e))
 		}
 	}
 	return out
+}
+
+// remoteEndpoint is what the engine keeps of one endpoint of slice s, with
+// the API's meaning of absent conditions: ready unless it says otherwise,
+// serving as ready when absent, not terminating when absent.
+func remoteEndpoint(s *discoveryv1.EndpointSlice, e discoveryv1.Endpoint) plan.RemoteEndpoint {
+	ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+	ep := plan.RemoteEndpoint{
+		Ready: ready, Serving: ready,
+		Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
+		AddressType: s.AddressType, Addresses: e.Addresses, Ports: s.Ports,
+	}
+	if e.Conditions.Serving != nil {
+		ep.Serving = *e.Conditions.Serving
+	}
+	if e.Hostname != nil {
+		ep.Hostname = *e.Hostname
+	}
+	if e.Zone != nil {
+		ep.Zone = *e.Zone
+	}
+	return ep
 }
 
 func sliceServiceIndex(obj any) ([]string, error) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,9 +36,12 @@ func startFake(t *testing.T, objs ...*corev1.Service) (*Cluster, *fake.Clientset
 	ready := true
 	for _, s := range []*discoveryv1.EndpointSlice{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "gw-1", Labels: map[string]string{discoveryv1.LabelServiceName: "gw"}},
-			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Hostname: ptr.To("gw-0"), Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Hostname: ptr.To("gw-0"), Zone: ptr.To("z1"), NodeName: ptr.To("n1"),
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "gw-0"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "gw-2", Labels: map[string]string{discoveryv1.LabelServiceName: "gw"}},
-			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}}}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8081)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false), Terminating: ptr.To(true)}}}},
 	} {
 		if _, err := client.DiscoveryV1().EndpointSlices("ns").Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -63,8 +67,8 @@ func startFake(t *testing.T, objs ...*corev1.Service) (*Cluster, *fake.Clientset
 
 func TestOnlySelectedServicesAreCachedAndStripped(t *testing.T) {
 	c, _ := startFake(t, svc("gw", "true", "1"), svc("flat", "remote-discovery", "2"), svc("private", "false", "3"))
-	if len(c.services) != 2 {
-		t.Fatalf("%d Service informers, want 2 (labels.Nothing gets none)", len(c.services))
+	if len(c.current().services) != 2 {
+		t.Fatalf("%d Service informers, want 2 (labels.Nothing gets none)", len(c.current().services))
 	}
 	got, found := c.Service("ns", "gw")
 	if !found || got.ManagedFields != nil {
@@ -78,22 +82,22 @@ func TestOnlySelectedServicesAreCachedAndStripped(t *testing.T) {
 	}
 }
 
-func TestEndpointsAcrossSlicesKeepHostnameAndReadiness(t *testing.T) {
+func TestEndpointsAcrossSlicesKeepAddressesPortsConditionsHostnameAndZone(t *testing.T) {
 	c, _ := startFake(t, svc("gw", "true", "1"))
 	got := c.Endpoints("ns", "gw")
-	want := []plan.RemoteEndpoint{{Hostname: "gw-0", Ready: true}, {Ready: false}}
+	ipv4 := discoveryv1.AddressTypeIPv4
+	want := []plan.RemoteEndpoint{
+		{Hostname: "gw-0", Zone: "z1", Ready: true, Serving: true, AddressType: ipv4, Addresses: []string{"10.0.0.1"},
+			Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}}},
+		{Ready: false, Serving: false, Terminating: true, AddressType: ipv4, Addresses: []string{"10.0.0.2"},
+			Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8081)}}},
+	}
 	if diff := cmp.Diff(want, got, sortEndpoints); diff != "" {
 		t.Fatalf("endpoints (-want +got):\n%s", diff)
 	}
 }
 
-var sortEndpoints = cmp.Transformer("sort", func(in []plan.RemoteEndpoint) map[plan.RemoteEndpoint]int {
-	m := map[plan.RemoteEndpoint]int{}
-	for _, e := range in {
-		m[e]++
-	}
-	return m
-})
+var sortEndpoints = cmpopts.SortSlices(func(a, b plan.RemoteEndpoint) bool { return a.Addresses[0] < b.Addresses[0] })
 
 func TestSlimSliceKeepsOnlyWhatTheEngineReads(t *testing.T) {
 	in := &discoveryv1.EndpointSlice{
@@ -105,10 +109,11 @@ func TestSlimSliceKeepsOnlyWhatTheEngineReads(t *testing.T) {
 	}
 	out, _ := slimSlice(in)
 	s := out.(*discoveryv1.EndpointSlice)
-	if s.Annotations != nil || s.Ports != nil || s.Labels["other"] != "" || s.Endpoints[0].Addresses != nil || s.Endpoints[0].NodeName != nil {
+	if s.Annotations != nil || s.Labels["other"] != "" || s.Endpoints[0].NodeName != nil {
 		t.Fatalf("slim slice kept unneeded fields: %+v", s)
 	}
-	if *s.Endpoints[0].Hostname != "h" || !*s.Endpoints[0].Conditions.Ready || s.Labels[discoveryv1.LabelServiceName] != "web" {
+	if *s.Endpoints[0].Hostname != "h" || !*s.Endpoints[0].Conditions.Ready || s.Labels[discoveryv1.LabelServiceName] != "web" ||
+		len(s.Ports) != 1 || s.Endpoints[0].Addresses[0] != "10.0.0.1" || !*s.Endpoints[0].Conditions.Serving {
 		t.Fatalf("slim slice lost needed fields: %+v", s)
 	}
 }
@@ -136,10 +141,10 @@ func TestServicePrefersTheNewestCopyMidRelabel(t *testing.T) {
 
 func TestReachabilityReportsEachChangeOnce(t *testing.T) {
 	var changes []bool
-	r := newReachability(fake.NewClientset(), func(ok bool, _ error) { changes = append(changes, ok) })
+	h := newHealth(fake.NewClientset(), Handlers{Reachability: func(ok bool, _ error) { changes = append(changes, ok) }}, func() {}, func(context.Context) {})
 	ctx := context.Background()
 	for _, err := range []error{nil, nil, errors.New("refused"), errors.New("refused again"), nil} {
-		r.set(ctx, err)
+		h.setReachable(ctx, err)
 	}
 	if diff := cmp.Diff([]bool{true, false, true}, changes); diff != "" {
 		t.Fatalf("changes (-want +got):\n%s", diff)

@@ -16,9 +16,12 @@ func stripService(obj any) (any, error) {
 	return obj, nil
 }
 
-// slimSlice keeps of an EndpointSlice only its identity, its Service label
-// and each endpoint's hostname and readiness: the engine needs nothing
-// else, and a remote cluster may hold tens of thousands of slices.
+// slimSlice keeps of an EndpointSlice only its identity, its Service label,
+// its address type and ports, and each endpoint's addresses, conditions,
+// hostname and zone: what a flat-mode mirror's slices copy. nodeName,
+// targetRef, hints and the rest are dropped (they name remote objects and
+// mean nothing locally), and a remote cluster may hold tens of thousands of
+// slices.
 func slimSlice(obj any) (any, error) {
 	s, ok := obj.(*discoveryv1.EndpointSlice)
 	if !ok {
@@ -33,10 +36,11 @@ func slimSlice(obj any) (any, error) {
 			Labels:          map[string]string{discoveryv1.LabelServiceName: s.Labels[discoveryv1.LabelServiceName]},
 		},
 		AddressType: s.AddressType,
+		Ports:       s.Ports,
 		Endpoints:   make([]discoveryv1.Endpoint, len(s.Endpoints)),
 	}
 	for i, e := range s.Endpoints {
-		slim.Endpoints[i] = discoveryv1.Endpoint{Hostname: e.Hostname, Conditions: discoveryv1.EndpointConditions{Ready: e.Conditions.Ready}}
+		slim.Endpoints[i] = discoveryv1.Endpoint{Addresses: e.Addresses, Hostname: e.Hostname, Zone: e.Zone, Conditions: e.Conditions}
 	}
 	return slim, nil
 }

@@ -35,7 +35,7 @@ func (r *sizeRun) createRemote(ctx context.Context) error {
 // endpoints ready or not (nil: absent).
 func (r *sizeRun) desired(i int, ready bool) (*plan.Desired, error) {
 	gw := plan.Gateway{Addresses: []plan.GatewayAddress{{IP: gatewayIP, Alive: true}}}
-	return plan.DesiredFor(r.link, remoteState(r.remote[i], r.opts.Endpoints, ready), plan.ModeGateway, gw)
+	return plan.DesiredWith(r.link, remoteState(r.remote[i], r.opts.Endpoints, ready), plan.ModeGateway, gw, plan.DefaultOutput())
 }
 
 // allDesired is every mirror as the remote state asks for it.
@@ -77,17 +77,25 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 	for i, d := range all {
 		d.Service.Namespace = floorNamespace(d.Service.Namespace)
 		d.Endpoints.Namespace = d.Service.Namespace
+		if len(d.Slices) != 1 {
+			return fmt.Errorf("the floor writes one EndpointSlice per mirror; %s has %d", d.Service.Name, len(d.Slices))
+		}
+		d.Slices[0].Namespace = d.Service.Namespace
 		keys[i] = d.Service.Namespace + "/" + d.Service.Name
 	}
 	r.expectAll(all)
 	start := time.Now()
-	err = parallel(ctx, 2*r.n, r.opts.Workers, func(ctx context.Context, i int) error {
-		d := all[i/2]
-		if i%2 == 0 {
-			_, err := r.src.CoreV1().Services(d.Service.Namespace).Create(ctx, d.Service, metav1.CreateOptions{})
-			return err
+	err = parallel(ctx, objectsPerMirror*r.n, r.opts.Workers, func(ctx context.Context, i int) error {
+		d := all[i/objectsPerMirror]
+		var err error
+		switch i % objectsPerMirror {
+		case 0:
+			_, err = r.src.CoreV1().Services(d.Service.Namespace).Create(ctx, d.Service, metav1.CreateOptions{})
+		case 1:
+			_, err = r.src.CoreV1().Endpoints(d.Endpoints.Namespace).Create(ctx, d.Endpoints, metav1.CreateOptions{})
+		default:
+			_, err = r.src.DiscoveryV1().EndpointSlices(d.Slices[0].Namespace).Create(ctx, d.Slices[0], metav1.CreateOptions{})
 		}
-		_, err := r.src.CoreV1().Endpoints(d.Endpoints.Namespace).Create(ctx, d.Endpoints, metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {
@@ -106,17 +114,27 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 	return nil
 }
 
-// deleteMirrors deletes the Service and Endpoints of each "namespace/name"
-// in keys, Workers in flight, and waits until the tracker sees none left and
-// kube-controller-manager has removed the EndpointSlices it mirrored from
-// them, so that the next measurement starts on a settled cluster.
+// objectsPerMirror is what the daemon writes for each gateway-mode mirror
+// of the benchmark (one gateway IP): its Service, Endpoints and one
+// EndpointSlice.
+const objectsPerMirror = 3
+
+// deleteMirrors deletes the Service, Endpoints and EndpointSlice of each
+// "namespace/name" in keys, Workers in flight, and waits until the tracker
+// sees none left and kube-controller-manager has removed any EndpointSlices
+// it mirrored, so that the next measurement starts on a settled cluster.
 func (r *sizeRun) deleteMirrors(ctx context.Context, keys []string, what string) error {
-	err := parallel(ctx, 2*len(keys), r.opts.Workers, func(ctx context.Context, i int) error {
-		ns, name, _ := strings.Cut(keys[i/2], "/")
-		if i%2 == 0 {
+	err := parallel(ctx, objectsPerMirror*len(keys), r.opts.Workers, func(ctx context.Context, i int) error {
+		ns, name, _ := strings.Cut(keys[i/objectsPerMirror], "/")
+		var err error
+		switch i % objectsPerMirror {
+		case 0:
 			return r.src.CoreV1().Services(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		case 1:
+			err = r.src.CoreV1().Endpoints(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		default:
+			err = r.src.DiscoveryV1().EndpointSlices(ns).Delete(ctx, plan.SliceName(name, discoveryv1.AddressTypeIPv4, 0), metav1.DeleteOptions{})
 		}
-		err := r.src.CoreV1().Endpoints(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil // the endpoints controller removed it with its Service
 		}

@@ -28,12 +28,13 @@ func TestParseRequestsCountsOnlySuccessfulWrites(t *testing.T) {
 apiserver_request_total{code="201",component="apiserver",dry_run="",group="",resource="services",scope="resource",subresource="",verb="POST",version="v1"} 7
 apiserver_request_total{code="409",component="apiserver",dry_run="",group="",resource="services",scope="resource",subresource="",verb="POST",version="v1"} 1
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="endpoints",scope="resource",subresource="",verb="PUT",version="v1"} 3
+apiserver_request_total{code="201",component="apiserver",dry_run="",group="discovery.k8s.io",resource="endpointslices",scope="resource",subresource="",verb="POST",version="v1"} 4
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="multicluster.linkerd.io",resource="links",scope="resource",subresource="status",verb="PUT",version="v1alpha3"} 2
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="services",scope="resource",subresource="",verb="GET",version="v1"} 50
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="services",scope="cluster",subresource="",verb="WATCH",version="v1"} 4
 `
 	got := parseRequests(exposition)
-	want := RequestCounts{"POST services": 7, "PUT endpoints": 3, "PUT links/status": 2}
+	want := RequestCounts{"POST services": 7, "PUT endpoints": 3, "POST endpointslices": 4, "PUT links/status": 2}
 	if len(got) != len(want) {
 		t.Fatalf("parseRequests = %v, want %v", got, want)
 	}
@@ -42,10 +43,13 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="",res
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
-	if w := MirrorWrites(got); w != 10 {
-		t.Errorf("MirrorWrites = %v, want 10", w)
+	if w := MirrorWrites(got); w != 14 {
+		t.Errorf("MirrorWrites = %v, want 14", w)
 	}
-	later := RequestCounts{"POST services": 9, "PUT endpoints": 3, "PUT links/status": 2, "DELETE services": 1}
+	if w := SliceWrites(got); w != 4 {
+		t.Errorf("SliceWrites = %v, want 4", w)
+	}
+	later := RequestCounts{"POST services": 9, "PUT endpoints": 3, "POST endpointslices": 4, "PUT links/status": 2, "DELETE services": 1}
 	if d := later.since(got); len(d) != 2 || d["POST services"] != 2 || d["DELETE services"] != 1 {
 		t.Errorf("since = %v, want POST services=2, DELETE services=1", d)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,12 +92,20 @@ func (c RequestCounts) since(before RequestCounts) RequestCounts {
 	return out
 }
 
-// MirrorWrites is the number of writes to Services and Endpoints in c.
+// MirrorWrites is the number of writes to Services, Endpoints and
+// EndpointSlices in c.
 func MirrorWrites(c RequestCounts) float64 {
+	return c.writesTo("services", "endpoints", "endpointslices")
+}
+
+// SliceWrites is the number of writes to EndpointSlices in c.
+func SliceWrites(c RequestCounts) float64 { return c.writesTo("endpointslices") }
+
+func (c RequestCounts) writesTo(resources ...string) float64 {
 	total := 0.0
 	for k, v := range c {
 		_, resource, _ := strings.Cut(k, " ")
-		if resource == "services" || resource == "endpoints" {
+		if slices.Contains(resources, resource) {
 			total += v
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -18,7 +19,8 @@ import (
 // tracker watches the mirror objects in the source cluster and knows, for
 // every mirror the benchmark expects, whether it is right and since when.
 // "Right" is the engine's own owned-field diff finding nothing to do
-// (plan.PlanService and plan.PlanEndpoints return ActionNone), except
+// (plan.PlanService, plan.PlanEndpoints and plan.PlanSlice return
+// ActionNone, with no slice of the mirror beyond the desired ones), except
 // that the remote-resource-version annotation is not compared: the benchmark
 // cannot know a remote write's resourceVersion before it sends it, and it
 // sets each expectation before the change that causes it.
@@ -36,6 +38,9 @@ type tracker struct {
 	want map[string]*plan.Desired
 	svcs map[string]*corev1.Service
 	eps  map[string]*corev1.Endpoints
+	// slices holds the EndpointSlices by "namespace/Service name", then by
+	// slice name.
+	slices map[string]map[string]*discoveryv1.EndpointSlice
 	// rightSince holds the expected mirrors that are right, with the time
 	// each became so.
 	rightSince map[string]time.Time
@@ -47,11 +52,12 @@ func newTracker() *tracker {
 		want:       map[string]*plan.Desired{},
 		svcs:       map[string]*corev1.Service{},
 		eps:        map[string]*corev1.Endpoints{},
+		slices:     map[string]map[string]*discoveryv1.EndpointSlice{},
 		rightSince: map[string]time.Time{},
 	}
 }
 
-// start watches the Services and Endpoints carrying cluster's ownership
+// start watches the Services, Endpoints and EndpointSlices carrying cluster's ownership
 // labels and returns once the first list is in.
 func (t *tracker) start(ctx context.Context, client kubernetes.Interface, cluster string) error {
 	selector := plan.LocalSelector(cluster).String()
@@ -67,6 +73,8 @@ func (t *tracker) start(ctx context.Context, client kubernetes.Interface, cluste
 	eps := factory.Core().V1().Endpoints().Informer()
 	_, _ = svcs.AddEventHandler(handler(func(s *corev1.Service, gone bool) { observe(t, s, gone, t.svcs) }))
 	_, _ = eps.AddEventHandler(handler(func(e *corev1.Endpoints, gone bool) { observe(t, e, gone, t.eps) }))
+	slices := factory.Discovery().V1().EndpointSlices().Informer()
+	_, _ = slices.AddEventHandler(handler(t.observeSlice))
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
@@ -105,6 +113,28 @@ func observe[T metav1.Object](t *tracker, obj T, gone bool, into map[string]T) {
 	t.notify()
 }
 
+// observeSlice records one EndpointSlice's new state and re-checks the
+// mirror it belongs to.
+func (t *tracker) observeSlice(s *discoveryv1.EndpointSlice, gone bool) {
+	now := time.Now()
+	key := s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if gone {
+		delete(t.slices[key], s.Name)
+		if len(t.slices[key]) == 0 {
+			delete(t.slices, key)
+		}
+	} else {
+		if t.slices[key] == nil {
+			t.slices[key] = map[string]*discoveryv1.EndpointSlice{}
+		}
+		t.slices[key][s.Name] = s
+	}
+	t.recheck(key, now)
+	t.notify()
+}
+
 // expect sets what the mirror of remote Service svc must be from now on
 // (desired nil: absent) and re-checks it.
 func (t *tracker) expect(namespace, mirrorName string, desired *plan.Desired) {
@@ -132,12 +162,17 @@ func (t *tracker) recheck(key string, now time.Time) {
 }
 
 func (t *tracker) isRight(key string, desired *plan.Desired) bool {
-	svc, ep := t.svcs[key], t.eps[key]
+	svc, ep, slices := t.svcs[key], t.eps[key], t.slices[key]
 	if desired == nil {
-		return svc == nil && ep == nil
+		return svc == nil && ep == nil && len(slices) == 0
 	}
-	if svc == nil || (desired.Endpoints != nil) != (ep != nil) {
+	if svc == nil || (desired.Endpoints != nil) != (ep != nil) || len(desired.Slices) != len(slices) {
 		return false
+	}
+	for _, want := range desired.Slices {
+		if action, _ := plan.PlanSlice(want, slices[want.Name]); action != plan.ActionNone {
+			return false
+		}
 	}
 	want := desired.Service.DeepCopy()
 	want.Annotations[plan.AnnotationRemoteResourceVersion] = svc.Annotations[plan.AnnotationRemoteResourceVersion]
@@ -193,7 +228,7 @@ func (t *tracker) waitRight(ctx context.Context, timeout time.Duration, what str
 
 // waitEmpty waits until no mirror object of the cluster is left.
 func (t *tracker) waitEmpty(ctx context.Context, timeout time.Duration, what string) error {
-	return t.wait(ctx, timeout, what, func() bool { return len(t.svcs)+len(t.eps) == 0 })
+	return t.wait(ctx, timeout, what, func() bool { return len(t.svcs)+len(t.eps)+len(t.slices) == 0 })
 }
 
 // since returns when each of keys became right; call it after waitRight.
@@ -218,6 +253,6 @@ func (t *tracker) forget() {
 func (t *tracker) summary() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return fmt.Sprintf("%d of %d expected mirrors right; %d Services and %d Endpoints present",
-		len(t.rightSince), len(t.want), len(t.svcs), len(t.eps))
+	return fmt.Sprintf("%d of %d expected mirrors right; %d Services, %d Endpoints and slices of %d Services present",
+		len(t.rightSince), len(t.want), len(t.svcs), len(t.eps), len(t.slices))
 }

@@ -1,7 +1,11 @@
-// Command demo is `make demo`: it starts two local clusters from the test
-// bed, links them with svcmirror's manifests, runs `svcmirror run`, exports
-// the seeds' mc-demo/bb Service and shows its mirror, first in gateway mode
-// and then in remote-discovery mode. It keeps the clusters up until Ctrl-C.
+// Command demo is `make demo`: in a private network namespace it starts two
+// local clusters from the test bed and a flat network (a source node with
+// kube-proxy and CoreDNS, a target pod, a stand-in gateway), links the
+// clusters with svcmirror's manifests, runs `svcmirror run`, exports the
+// seeds' mc-demo/bb Service and shows its mirror, first in gateway mode and
+// then in remote-discovery mode, each time ending with a real request from
+// the source node through the mirror and the remote pod's answer. It keeps
+// the clusters up until Ctrl-C.
 package main
 
 import (
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -27,6 +32,12 @@ func main() {
 	bin := flag.String("svcmirror", "bin/svcmirror", "the svcmirror binary to run")
 	exit := flag.Bool("exit", false, "stop everything after showing the mirror instead of waiting for Ctrl-C")
 	flag.Parse()
+	// The flat network adds interfaces and routes: only ever in a network
+	// namespace of its own, which this re-runs the program in.
+	if err := testbed.EnterPrivateNetwork(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
 	if err := run(*bin, *exit); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
@@ -34,8 +45,13 @@ func main() {
 }
 
 const (
-	ns        = "mc-demo"
-	gatewayIP = "192.0.2.10" // a documentation address standing in for the target's gateway
+	ns = "mc-demo"
+	// The flat network's addresses (TEST-NET-2, inside the private
+	// network namespace only).
+	nodeIP    = "198.51.100.2"
+	podIP     = "198.51.100.11"
+	gatewayIP = "198.51.100.20"
+	url       = "http://bb-target.mc-demo.svc.cluster.local:8080/"
 )
 
 func run(bin string, exit bool) error {
@@ -51,7 +67,14 @@ func run(bin string, exit bool) error {
 	}
 	defer os.RemoveAll(root)
 
-	step("Starting two clusters (etcd, kube-apiserver, kube-controller-manager each) on 127.0.0.1")
+	step("Starting a flat network in a private network namespace: a bridge on " + testbed.HostIP + "/24")
+	flat, err := testbed.StartFlatNet("demo")
+	if err != nil {
+		return err
+	}
+	defer flat.Close()
+
+	step("Starting two clusters (etcd, kube-apiserver, kube-controller-manager each) on " + testbed.HostIP)
 	var clusters []*testbed.Cluster
 	defer func() {
 		for _, c := range clusters {
@@ -63,7 +86,7 @@ func run(bin string, exit bool) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		c, err := testbed.New(ctx, testbed.Options{Name: name, Dir: dir, Logf: logf})
+		c, err := testbed.New(ctx, testbed.Options{Name: name, Dir: dir, Logf: logf, Address: testbed.HostIP})
 		if err != nil {
 			return err
 		}
@@ -76,11 +99,26 @@ func run(bin string, exit bool) error {
 	if err != nil {
 		return err
 	}
-	if err := pair.ApplyLink(ctx, pair.LinkObject(gatewayIP, nil)); err != nil {
+	step("Starting pod bb-0 on " + podIP + " (a process answering HTTP with its name), a stand-in gateway on " +
+		gatewayIP + " (a TCP relay to bb-0; Linkerd's gateway routes by mTLS identity instead), and source node " +
+		nodeIP + " (kube-proxy in nftables mode, CoreDNS)")
+	pod, err := flat.StartPod(ctx, "bb-0", podIP)
+	if err != nil {
+		return err
+	}
+	if _, err := flat.StartGateway(ctx, "target", gatewayIP, pod.Addr()); err != nil {
+		return err
+	}
+	node, err := flat.StartNode(ctx, source, "source-node", nodeIP)
+	if err != nil {
+		return err
+	}
+	probe := map[string]any{"path": "/ready", "port": fmt.Sprint(testbed.GatewayProbePort), "period": "3s"}
+	if err := pair.ApplyLink(ctx, pair.LinkObject(gatewayIP, map[string]any{"probeSpec": probe})); err != nil {
 		return err
 	}
 
-	step("Creating mc-demo/bb in target with a ready pod, and namespace mc-demo in source")
+	step("Creating mc-demo/bb in target with its ready pod, and namespace mc-demo in source")
 	for _, c := range clusters {
 		if err := c.EnsureNamespace(ctx, ns); err != nil {
 			return err
@@ -96,7 +134,7 @@ func run(bin string, exit bool) error {
 	if _, err := target.Client.CoreV1().Services(ns).Create(ctx, bb, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	if _, err := target.ReadyPod(ctx, testbed.PodSpec{Namespace: ns, Name: "bb-0", Labels: map[string]string{"app": "bb"}, IP: "10.42.0.7"}); err != nil {
+	if _, err := target.ReadyPod(ctx, testbed.PodSpec{Namespace: ns, Name: "bb-0", Labels: map[string]string{"app": "bb"}, IP: podIP}); err != nil {
 		return err
 	}
 
@@ -134,6 +172,17 @@ func run(bin string, exit bool) error {
 	}
 	show("Service mc-demo/bb-target in source", svc)
 	show("Endpoints mc-demo/bb-target in source (the gateway's address and port)", ep)
+	slice, err := waitFor(ctx, func() (*discoveryv1.EndpointSlice, bool) {
+		s, err := source.Client.DiscoveryV1().EndpointSlices(ns).Get(ctx, "bb-target.0", metav1.GetOptions{})
+		return s, err == nil && len(s.Endpoints) > 0
+	})
+	if err != nil {
+		return err
+	}
+	show("EndpointSlice mc-demo/bb-target.0 in source (the same, for kube-proxy and CoreDNS)", slice)
+	if err := request(ctx, node, "through the stand-in gateway"); err != nil {
+		return err
+	}
 
 	step("Switching bb to remote-discovery mode: label mirror.linkerd.io/exported=remote-discovery")
 	if err := label(ctx, target, "remote-discovery"); err != nil {
@@ -153,6 +202,17 @@ func run(bin string, exit bool) error {
 		return err
 	}
 	show("Service mc-demo/bb-target in source, now remote-discovery (its Endpoints are gone: Linkerd reads the target directly)", svc)
+	slice, err = waitFor(ctx, func() (*discoveryv1.EndpointSlice, bool) {
+		s, err := source.Client.DiscoveryV1().EndpointSlices(ns).Get(ctx, "bb-target.0", metav1.GetOptions{})
+		return s, err == nil && len(s.Endpoints) == 1 && len(s.Endpoints[0].Addresses) == 1 && s.Endpoints[0].Addresses[0] == podIP
+	})
+	if err != nil {
+		return err
+	}
+	show("EndpointSlice mc-demo/bb-target.0 in source, now the remote pod's own address, for clients without a mesh", slice)
+	if err := request(ctx, node, "straight to the remote pod"); err != nil {
+		return err
+	}
 
 	fmt.Printf("\nsource kubeconfig: %s\ntarget kubeconfig: %s\nsvcmirror metrics: http://%s/metrics\n", source.KubeconfigPath, target.KubeconfigPath, addr)
 	if exit {
@@ -160,6 +220,25 @@ func run(bin string, exit bool) error {
 	}
 	fmt.Println("\nThe clusters stay up; press Ctrl-C to stop them.")
 	<-ctx.Done()
+	return nil
+}
+
+// request sends GET url from the source node, resolved by its CoreDNS and
+// forwarded by its kube-proxy, until an answer comes (kube-proxy follows the
+// slice within a second or so), and prints it.
+func request(ctx context.Context, node *testbed.Node, how string) error {
+	step("From the source node: GET " + url + " (" + how + ")")
+	answer, err := waitFor(ctx, func() (testbed.Answer, bool) {
+		answers, err := node.Get(ctx, url, 1)
+		if err != nil {
+			return testbed.Answer{Err: err.Error()}, false
+		}
+		return answers[0], answers[0].Err == ""
+	})
+	if err != nil {
+		return fmt.Errorf("no answer through the mirror (last: %s): %w", answer.Err, err)
+	}
+	fmt.Printf("    answered by the remote pod: %s\n", answer.Body)
 	return nil
 }
 

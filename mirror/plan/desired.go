@@ -6,16 +6,29 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // RemoteEndpoint is what the engine keeps of one remote endpoint (from
-// EndpointSlices): enough to know whether the Service is up and, for headless
-// Services, which pod hostnames need an endpoint mirror.
+// EndpointSlices): whether the Service is up, which pod hostnames a headless
+// Service needs an endpoint mirror for, and, for flat-mode EndpointSlices,
+// the pod's addresses and ports. nodeName and targetRef are never kept: they
+// name remote objects and mean nothing locally.
 type RemoteEndpoint struct {
 	Hostname string
-	Ready    bool
+	// Ready, Serving and Terminating are the remote conditions with the
+	// API's defaults applied (an absent ready means ready, an absent
+	// serving means ready's value, an absent terminating means false).
+	Ready, Serving, Terminating bool
+	// AddressType is the remote slice's (IPv4, IPv6 or FQDN).
+	AddressType discoveryv1.AddressType
+	Addresses   []string
+	// Ports are the remote slice's, shared by every endpoint of that slice
+	// (and with the remote cache): never modify them.
+	Ports []discoveryv1.EndpointPort
+	Zone  string
 }
 
 // RemoteState is everything known about one exported remote Service.
@@ -42,6 +55,10 @@ type Desired struct {
 	// which the API server assigns only when it creates them, so they are
 	// built in a second phase, once those IPs are known.
 	Headless *HeadlessEndpoints
+	// Slices are the mirror's EndpointSlices, sorted by name; nil when it
+	// should have none (Output without Slices, or a flat mirror without
+	// FlatEndpoints). A headless mirror's are built by Headless instead.
+	Slices []*discoveryv1.EndpointSlice
 }
 
 // EndpointMirror is the Service and Endpoints standing for one pod of a
@@ -49,7 +66,8 @@ type Desired struct {
 type EndpointMirror struct {
 	Hostname  string
 	Service   *corev1.Service
-	Endpoints *corev1.Endpoints
+	Endpoints *corev1.Endpoints // nil without Output.Endpoints
+	Slices    []*discoveryv1.EndpointSlice
 }
 
 // InvalidServiceError means the remote Service itself cannot be mirrored (no
@@ -77,7 +95,15 @@ func invalidService(format string, args ...any) *InvalidServiceError {
 // Errors: a nil link or Service, or mode ModeNone, are caller bugs and return
 // a plain error; a Service that cannot be mirrored returns an
 // *InvalidServiceError.
+//
+// DesiredFor is the desired state with core/v1 Endpoints alone, Linkerd's
+// contract; DesiredWith chooses the endpoint objects.
 func DesiredFor(link *Link, remote RemoteState, mode Mode, gw Gateway) (*Desired, error) {
+	return DesiredWith(link, remote, mode, gw, Output{Endpoints: true})
+}
+
+// DesiredWith is DesiredFor with the endpoint objects out asks for.
+func DesiredWith(link *Link, remote RemoteState, mode Mode, gw Gateway, out Output) (*Desired, error) {
 	svc := remote.Service
 	switch {
 	case link == nil:
@@ -89,7 +115,7 @@ func DesiredFor(link *Link, remote RemoteState, mode Mode, gw Gateway) (*Desired
 	case len(svc.Spec.Ports) == 0:
 		return nil, invalidService("remote Service %s/%s has no ports; a mirror needs at least one", svc.Namespace, svc.Name)
 	}
-	b := &builder{link: link, remote: svc, name: MirrorName(svc.Name, link.TargetClusterName)}
+	b := &builder{link: link, remote: svc, name: MirrorName(svc.Name, link.TargetClusterName), out: out}
 	if err := checkName(b.name, svc); err != nil {
 		return nil, err
 	}
@@ -98,14 +124,30 @@ func DesiredFor(link *Link, remote RemoteState, mode Mode, gw Gateway) (*Desired
 	if mode == ModeRemoteDiscovery {
 		d.Service.Labels[LabelRemoteDiscovery] = link.TargetClusterName
 		d.Service.Labels[LabelRemoteService] = svc.Name
+		if out.Slices && out.FlatEndpoints {
+			// A headless remote with hostnames gets a headless mirror, so
+			// that "<host>.<mirror>.<ns>.svc" resolves straight to the pod.
+			// Any hostname counts, ready or not, so that the mirror does
+			// not flip (and lose its ClusterIP) as pods flap.
+			if svc.Spec.ClusterIP == corev1.ClusterIPNone && anyHostname(remote.Endpoints) {
+				d.Service.Spec.ClusterIP = corev1.ClusterIPNone
+			}
+			d.Slices = b.flatSlices(remote.Endpoints)
+		}
 		return d, nil
 	}
 
 	gateway := sortedGateway(gw)
 	hosts := readyHostnames(remote.Endpoints)
 	if svc.Spec.ClusterIP != corev1.ClusterIPNone || len(hosts) == 0 {
-		d.Endpoints = b.gatewayEndpoints(b.name, b.labels(),
-			FQName(svc.Name, svc.Namespace, link.TargetClusterDomain), anyReady(remote.Endpoints), gateway)
+		fq := FQName(svc.Name, svc.Namespace, link.TargetClusterDomain)
+		up := anyReady(remote.Endpoints)
+		if out.Endpoints {
+			d.Endpoints = b.gatewayEndpoints(b.name, b.endpointsLabels(nil), fq, up, gateway)
+		}
+		if out.Slices {
+			d.Slices = b.gatewaySlices(b.name, nil, fq, up, gateway)
+		}
 		return d, nil
 	}
 
@@ -138,6 +180,7 @@ type builder struct {
 	link   *Link
 	remote *corev1.Service
 	name   string // the mirror Service's name
+	out    Output
 }
 
 // mirrorService builds the mirror Service (not headless; DesiredFor makes it
@@ -195,6 +238,15 @@ func copyString(s *string) *string {
 	}
 	c := *s
 	return &c
+}
+
+func anyHostname(eps []RemoteEndpoint) bool {
+	for _, e := range eps {
+		if e.Hostname != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func anyReady(eps []RemoteEndpoint) bool {

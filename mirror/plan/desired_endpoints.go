@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -57,6 +58,7 @@ func (b *builder) endpointMirror(host string, gateway []GatewayAddress) (Endpoin
 	if err := checkName(name, b.remote); err != nil {
 		return EndpointMirror{}, err
 	}
+	parent := map[string]string{LabelHeadlessMirrorSvcName: b.name}
 	labels := b.labels()
 	labels[LabelHeadlessMirrorSvcName] = b.name
 	fqName := EndpointMirrorFQName(host, b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain)
@@ -76,8 +78,29 @@ func (b *builder) endpointMirror(host string, gateway []GatewayAddress) (Endpoin
 	}
 	// The hostname comes from a ready endpoint, so the gateway Endpoints
 	// always get their subset when there is a gateway address.
-	eps := b.gatewayEndpoints(name, maps.Clone(labels), fqName, true, gateway)
-	return EndpointMirror{Hostname: host, Service: svc, Endpoints: eps}, nil
+	em := EndpointMirror{Hostname: host, Service: svc}
+	if b.out.Endpoints {
+		em.Endpoints = b.gatewayEndpoints(name, b.endpointsLabels(parent), fqName, true, gateway)
+	}
+	if b.out.Slices {
+		em.Slices = b.gatewaySlices(name, parent, fqName, true, gateway)
+	}
+	return em, nil
+}
+
+// endpointsLabels are the labels of the Endpoints we write: the remote
+// Service's (as Linkerd copies them), the ownership labels, extra, and
+// skip-mirror when we write EndpointSlices ourselves, so
+// that kube-controller-manager's EndpointSliceMirroring controller does not
+// publish a second slice from them. Without our slices it is left to mirror
+// them, so that EndpointSlice consumers still see the mirror.
+func (b *builder) endpointsLabels(extra map[string]string) map[string]string {
+	labels := b.labels()
+	maps.Copy(labels, extra)
+	if b.out.Slices {
+		labels[discoveryv1.LabelSkipMirror] = "true"
+	}
+	return labels
 }
 
 // HeadlessEndpoints is the second phase of a headless mirror: its Endpoints
@@ -93,6 +116,11 @@ type HeadlessEndpoints struct {
 	Hosts []HostMirror
 	// Ports are the headless Service's ports.
 	Ports []corev1.EndpointPort
+	// Output says which of Endpoints and Slices the mirror gets.
+	Output Output
+	// SliceMeta and SlicePorts are its EndpointSlices' metadata and ports.
+	SliceMeta  metav1.ObjectMeta
+	SlicePorts []discoveryv1.EndpointPort
 }
 
 // HostMirror is one pod hostname of a headless Service and the name of the
@@ -121,14 +149,37 @@ func (h *HeadlessEndpoints) Endpoints(clusterIPs map[string]string) *corev1.Endp
 	return ep
 }
 
+// Slices builds the headless mirror's EndpointSlices from the endpoint
+// mirrors' ClusterIPs, as Endpoints does its Endpoints; nil without
+// Output.Slices.
+func (h *HeadlessEndpoints) Slices(clusterIPs map[string]string) []*discoveryv1.EndpointSlice {
+	if !h.Output.Slices {
+		return nil
+	}
+	var eps []sliceEndpoint
+	for _, m := range h.Hosts {
+		ip := clusterIPs[m.Service]
+		if ip == "" || ip == corev1.ClusterIPNone {
+			continue
+		}
+		eps = append(eps, sliceEndpoint{addressType: addressTypeOf(ip), ports: h.SlicePorts, endpoint: discoveryv1.Endpoint{
+			Addresses: []string{ip}, Hostname: copyString(&m.Hostname), Conditions: conditions(true, true, false)}})
+	}
+	return buildSlices(h.SliceMeta, h.SlicePorts, eps)
+}
+
 func (b *builder) headlessEndpoints(mirrors []EndpointMirror) *HeadlessEndpoints {
-	h := &HeadlessEndpoints{Meta: b.endpointsMeta(b.name, b.labels(),
-		FQName(b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain))}
+	fq := FQName(b.remote.Name, b.remote.Namespace, b.link.TargetClusterDomain)
+	h := &HeadlessEndpoints{Meta: b.endpointsMeta(b.name, b.endpointsLabels(nil), fq), Output: b.out}
 	for _, m := range mirrors {
 		h.Hosts = append(h.Hosts, HostMirror{Hostname: m.Hostname, Service: m.Service.Name})
 	}
 	for _, p := range b.remote.Spec.Ports {
 		h.Ports = append(h.Ports, corev1.EndpointPort{Name: p.Name, Protocol: p.Protocol, Port: p.Port})
+	}
+	if b.out.Slices {
+		h.SliceMeta = b.sliceMeta(b.name, nil, fq, true)
+		h.SlicePorts = b.servicePorts(nil)
 	}
 	return h
 }

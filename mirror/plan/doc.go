@@ -41,10 +41,10 @@
 //	                                                                       phase 2: the headless Endpoints, one
 //	                                                                       address per endpoint mirror ClusterIP
 //
-// Owned fields, compared after normalising (PlanService, PlanEndpoints):
-// the whole label and annotation maps, spec.type, spec.selector (always
-// empty), spec.ports and headlessness of Services; the subsets of
-// Endpoints. Server-assigned fields (clusterIP, ipFamilies, nodePorts,
+// Owned fields, compared after normalising (PlanService, PlanEndpoints,
+// PlanSlice): the whole label and annotation maps, spec.type, spec.selector
+// (always empty), spec.ports and headlessness of Services; the subsets of
+// Endpoints; the addressType, endpoints and ports of EndpointSlices. Server-assigned fields (clusterIP, ipFamilies, nodePorts,
 // resourceVersion, status) are never compared and are kept on update.
 //
 // The names, labels and annotations follow Linkerd's multicluster extension

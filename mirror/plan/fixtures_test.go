@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -243,10 +244,35 @@ func ptr[T any](v T) *T { return &v }
 // phase with the given endpoint-mirror ClusterIPs, so that tables can state
 // the whole desired state in one value.
 func desiredWithIPs(link *Link, remote RemoteState, mode Mode, gw Gateway, ips map[string]string) (*Desired, error) {
-	d, err := DesiredFor(link, remote, mode, gw)
+	return desiredWithIPsOut(link, remote, mode, gw, ips, Output{Endpoints: true})
+}
+
+// desiredWithIPsOut is desiredWithIPs for the endpoint objects out asks for.
+func desiredWithIPsOut(link *Link, remote RemoteState, mode Mode, gw Gateway, ips map[string]string, out Output) (*Desired, error) {
+	d, err := DesiredWith(link, remote, mode, gw, out)
 	if err != nil || d.Headless == nil {
 		return d, err
 	}
-	d.Endpoints, d.Headless = d.Headless.Endpoints(ips), nil
+	if out.Endpoints {
+		d.Endpoints = d.Headless.Endpoints(ips)
+	}
+	d.Slices, d.Headless = d.Headless.Slices(ips), nil
 	return d, nil
+}
+
+// apiServerSlice is apiServerService for EndpointSlices: the API server
+// defaults a port's name to "" and its protocol to TCP.
+func apiServerSlice(t *testing.T, s *discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
+	t.Helper()
+	out := roundTrip(t, s)
+	out.ResourceVersion, out.UID, out.Generation = "3003", types.UID("local-slice-uid-"+types.UID(s.Name)), 1
+	for i := range out.Ports {
+		if out.Ports[i].Name == nil {
+			out.Ports[i].Name = ptr("")
+		}
+		if out.Ports[i].Protocol == nil {
+			out.Ports[i].Protocol = ptr(corev1.ProtocolTCP)
+		}
+	}
+	return out
 }

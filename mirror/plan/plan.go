@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -22,6 +23,9 @@ type Observed struct {
 	RemoteEndpoints []RemoteEndpoint
 	// Gateway is the current gateway set.
 	Gateway Gateway
+	// Output chooses the endpoint objects mirrors get (DefaultOutput in
+	// the daemon unless its flags say otherwise).
+	Output Output
 	// NamespaceExists says whether the local namespace exists;
 	// MayCreateNamespace whether the engine may create it.
 	NamespaceExists, MayCreateNamespace bool
@@ -33,10 +37,25 @@ type Observed struct {
 	Local Local
 }
 
-// Local is the cached local state for one remote Service.
+// Local is the cached local state for one remote Service. Services and
+// Endpoints are keyed by name; Slices by slice name, holding this link's
+// slices whose kubernetes.io/service-name is any of the Services' names.
 type Local struct {
 	Services  map[string]*corev1.Service
 	Endpoints map[string]*corev1.Endpoints
+	Slices    map[string]*discoveryv1.EndpointSlice
+}
+
+// slicesOf returns the cached slices of the local Service service that
+// mirror the remote object fq, by name.
+func (l Local) slicesOf(service, fq string) map[string]*discoveryv1.EndpointSlice {
+	out := map[string]*discoveryv1.EndpointSlice{}
+	for name, s := range l.Slices {
+		if s.Labels[discoveryv1.LabelServiceName] == service && s.Annotations[AnnotationRemoteSvcFQName] == fq {
+			out[name] = s
+		}
+	}
+	return out
 }
 
 // LocalNames returns the local object names the desired state for remote
@@ -59,11 +78,13 @@ func LocalNames(link *Link, remote *corev1.Service, endpoints []RemoteEndpoint) 
 type Kind string
 
 const (
-	KindService   Kind = "Service"
-	KindEndpoints Kind = "Endpoints"
+	KindService       Kind = "Service"
+	KindEndpoints     Kind = "Endpoints"
+	KindEndpointSlice Kind = "EndpointSlice"
 )
 
-// Change is one write. Object is a *corev1.Service or *corev1.Endpoints:
+// Change is one write. Object is a *corev1.Service, *corev1.Endpoints or
+// *discoveryv1.EndpointSlice:
 // the object to create for Create and Recreate, the updated copy of the
 // existing object for Update, the existing object for Delete. Recreate
 // deletes Existing first.
@@ -122,21 +143,25 @@ type HeadlessPhase struct {
 	Desired *HeadlessEndpoints
 	// Existing is the cached headless Endpoints, nil when there are none.
 	Existing *corev1.Endpoints
+	// ExistingSlices are the headless mirror's cached slices, by name.
+	ExistingSlices map[string]*discoveryv1.EndpointSlice
 	// ClusterIPs are the endpoint mirrors' ClusterIPs known from the cache,
 	// by Service name; the first phase's creates add theirs.
 	ClusterIPs map[string]string
 }
 
-// Change returns the write the headless Endpoints need, given the
-// endpoint mirrors' ClusterIPs after the first phase; ok is false when
-// they are already right.
-func (h *HeadlessPhase) Change(clusterIPs map[string]string) (c Change, ok bool) {
-	desired := h.Desired.Endpoints(clusterIPs)
-	action, obj := PlanEndpoints(desired, h.Existing)
-	if action == ActionNone {
-		return Change{}, false
+// Changes returns the writes the headless Endpoints and EndpointSlices
+// need, given the endpoint mirrors' ClusterIPs after the first phase; none
+// when they are already right.
+func (h *HeadlessPhase) Changes(clusterIPs map[string]string) []Change {
+	p := &Plan{}
+	var desired *corev1.Endpoints
+	if h.Desired.Output.Endpoints {
+		desired = h.Desired.Endpoints(clusterIPs)
 	}
-	return Change{Action: action, Kind: KindEndpoints, Object: obj}, true
+	p.add(endpointsChange(desired, h.Existing))
+	p.Changes = append(p.Changes, sliceChanges(h.Desired.Slices(clusterIPs), h.ExistingSlices)...)
+	return p.Changes
 }
 
 // Make plans one sync: it compares the desired state for the observed
@@ -166,7 +191,7 @@ func Make(o Observed) *Plan {
 		}
 		p.CreateNamespace = true
 	}
-	desired, err := DesiredFor(o.Link, RemoteState{Service: o.Remote, Endpoints: o.RemoteEndpoints}, mode, o.Gateway)
+	desired, err := DesiredWith(o.Link, RemoteState{Service: o.Remote, Endpoints: o.RemoteEndpoints}, mode, o.Gateway, o.Output)
 	if err != nil {
 		if inv, ok := err.(*InvalidServiceError); ok {
 			return skip(inv.Reason, "%s", inv.Message)
@@ -181,15 +206,17 @@ func Make(o Observed) *Plan {
 	ips := map[string]string{}
 	for _, em := range desired.EndpointMirrors {
 		keep[em.Service.Name] = true
-		svc, ep := o.Local.Services[em.Service.Name], o.Local.Endpoints[em.Endpoints.Name]
+		svc, ep := o.Local.Services[em.Service.Name], o.Local.Endpoints[em.Service.Name]
 		if why := conflict(svc, o.Link.TargetClusterName, em.Service.Annotations[AnnotationRemoteSvcFQName]); why != "" {
 			return skip(ReasonConflict, "Service %s/%s already exists and %s; leaving it alone", o.Namespace, em.Service.Name, why)
 		}
 		if svc != nil {
 			ips[svc.Name] = svc.Spec.ClusterIP
 		}
+		emFQ := em.Service.Annotations[AnnotationRemoteSvcFQName]
 		p.add(serviceChange(em.Service, svc))
-		p.add(endpointsChange(em.Endpoints, ours(ep, em.Endpoints.Annotations[AnnotationRemoteSvcFQName])))
+		p.add(endpointsChange(em.Endpoints, ours(ep, emFQ)))
+		p.Changes = append(p.Changes, sliceChanges(em.Slices, o.Local.slicesOf(em.Service.Name, emFQ))...)
 	}
 	p.Changes = append(p.Changes, staleEndpointMirrors(o, name, keep)...)
 
@@ -202,23 +229,53 @@ func Make(o Observed) *Plan {
 		return skip(ReasonConflict, "Endpoints %s/%s already exist and %s; leaving them alone", o.Namespace, name, why)
 	}
 	p.add(serviceChange(desired.Service, svc))
+	existingSlices := o.Local.slicesOf(name, fq)
 	switch {
 	case desired.Headless != nil:
-		p.Headless = &HeadlessPhase{Desired: desired.Headless, Existing: ep, ClusterIPs: ips}
+		p.Headless = &HeadlessPhase{Desired: desired.Headless, Existing: ep, ExistingSlices: existingSlices, ClusterIPs: ips}
+		return p
 	case desired.Endpoints != nil:
 		p.add(endpointsChange(desired.Endpoints, ep))
 	case ep != nil:
-		// Remote-discovery mirrors have no Endpoints.
+		// Remote-discovery mirrors have no Endpoints, nor mirrors written
+		// with EndpointSlices alone.
 		p.add(Change{Action: ActionDelete, Kind: KindEndpoints, Object: ep})
 	}
+	p.Changes = append(p.Changes, sliceChanges(desired.Slices, existingSlices)...)
 	return p
 }
 
-// add appends c unless it is no change.
+// add appends c unless it is no change. A conflict cannot reach it: the
+// objects a plan sees are cached by the ownership labels, and conflicts
+// of name are found before.
 func (p *Plan) add(c Change) {
-	if c.Action != ActionNone {
+	if c.Action != ActionNone && c.Action != ActionConflict {
 		p.Changes = append(p.Changes, c)
 	}
+}
+
+// sliceChanges brings one Service's slices from existing (ours, by name)
+// to desired: creates and updates first, so that kube-proxy never sees
+// fewer endpoints than either state has, then deletes of the slices no
+// longer wanted.
+func sliceChanges(desired []*discoveryv1.EndpointSlice, existing map[string]*discoveryv1.EndpointSlice) []Change {
+	p := &Plan{}
+	wanted := map[string]bool{}
+	for _, d := range desired {
+		wanted[d.Name] = true
+		action, obj := PlanSlice(d, existing[d.Name])
+		c := Change{Action: action, Kind: KindEndpointSlice, Object: obj}
+		if action == ActionRecreate {
+			c.Existing = existing[d.Name]
+		}
+		p.add(c)
+	}
+	for _, s := range sortedValues(existing) {
+		if !wanted[s.Name] {
+			p.add(Change{Action: ActionDelete, Kind: KindEndpointSlice, Object: s})
+		}
+	}
+	return p.Changes
 }
 
 func serviceChange(desired, existing *corev1.Service) Change {
@@ -244,6 +301,7 @@ func endpointsChange(desired, existing *corev1.Endpoints) Change {
 // another remote Service are left alone.
 func removals(o Observed, name, fq string) []Change {
 	out := staleEndpointMirrors(o, name, nil)
+	out = append(out, sliceChanges(nil, o.Local.slicesOf(name, fq))...)
 	if ep := ours(o.Local.Endpoints[name], fq); ep != nil {
 		out = append(out, Change{Action: ActionDelete, Kind: KindEndpoints, Object: ep})
 	}
@@ -265,6 +323,7 @@ func staleEndpointMirrors(o Observed, mirrorName string, keep map[string]bool) [
 		if !ok || ns != o.Namespace || remoteName != o.Name {
 			continue // another remote Service's endpoint mirror
 		}
+		out = append(out, sliceChanges(nil, o.Local.slicesOf(svc.Name, svc.Annotations[AnnotationRemoteSvcFQName]))...)
 		if ep := o.Local.Endpoints[svc.Name]; ep != nil {
 			out = append(out, Change{Action: ActionDelete, Kind: KindEndpoints, Object: ep})
 		}

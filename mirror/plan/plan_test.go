@@ -1,10 +1,12 @@
 package plan
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 // planCase is one line of Make's decision table.
@@ -21,18 +23,37 @@ type planCase struct {
 	reason   string // Skip.Reason when skipped
 	changes  []string
 	createNs bool
-	// phase2 is the second phase's change given phase2IPs, "" for none.
+	// phase2 is the second phase's changes given phase2IPs, "" for none.
 	phase2    string
 	phase2IPs map[string]string
+	// output is the endpoint objects asked for; nil means Endpoints alone.
+	output *Output
+	// gw is the gateway set; nil means liveGW.
+	gw *Gateway
 }
 
 // stored is what the local cache holds once the desired objects for remote
 // were written and read back from the API server, with ClusterIPs.
 func stored(t *testing.T, remote *corev1.Service, eps []RemoteEndpoint, mode Mode, ips map[string]string) []any {
 	t.Helper()
-	d, err := desiredWithIPs(testLink(), RemoteState{Service: remote, Endpoints: eps}, mode, liveGW, ips)
+	return storedWith(t, Output{Endpoints: true}, remote, eps, mode, ips)
+}
+
+// storedWith is stored for the endpoint objects out asks for.
+func storedWith(t *testing.T, output Output, remote *corev1.Service, eps []RemoteEndpoint, mode Mode, ips map[string]string) []any {
+	t.Helper()
+	d, err := desiredWithIPsOut(testLink(), RemoteState{Service: remote, Endpoints: eps}, mode, liveGW, ips, output)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var slices []any
+	for _, s := range d.Slices {
+		slices = append(slices, apiServerSlice(t, s))
+	}
+	for _, em := range d.EndpointMirrors {
+		for _, s := range em.Slices {
+			slices = append(slices, apiServerSlice(t, s))
+		}
 	}
 	svc := apiServerService(t, d.Service)
 	if ip, ok := ips[svc.Name]; ok {
@@ -45,9 +66,12 @@ func stored(t *testing.T, remote *corev1.Service, eps []RemoteEndpoint, mode Mod
 	for _, em := range d.EndpointMirrors {
 		s := apiServerService(t, em.Service)
 		s.Spec.ClusterIP = ips[s.Name]
-		out = append(out, s, apiServerEndpoints(t, em.Endpoints))
+		out = append(out, s)
+		if em.Endpoints != nil {
+			out = append(out, apiServerEndpoints(t, em.Endpoints))
+		}
 	}
-	return out
+	return append(out, slices...)
 }
 
 func TestMakeFollowsTheDecisionTable(t *testing.T) {
@@ -127,6 +151,11 @@ func TestMakeFollowsTheDecisionTable(t *testing.T) {
 			local: stored(t, web, ready, ModeGateway, nil), outcome: OutcomeRemoved,
 			changes: []string{"Delete Endpoints web-east", "Delete Service web-east"}},
 	}
+	runPlanCases(t, cases)
+}
+
+func runPlanCases(t *testing.T, cases []planCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			o := observedFor(c)
@@ -159,9 +188,11 @@ func TestMakeFollowsTheDecisionTable(t *testing.T) {
 				for k, v := range c.phase2IPs {
 					ips[k] = v
 				}
-				if ch, ok := p.Headless.Change(ips); ok {
-					got = describeOne(ch) + " " + addresses(ch.Object.(*corev1.Endpoints))
+				var parts []string
+				for _, ch := range p.Headless.Changes(ips) {
+					parts = append(parts, describeWithAddresses(ch))
 				}
+				got = strings.Join(parts, "; ")
 			}
 			if got != c.phase2 {
 				t.Errorf("second phase = %q, want %q", got, c.phase2)
@@ -175,9 +206,16 @@ func observedFor(c planCase) Observed {
 	if link == nil {
 		link = testLink()
 	}
+	out := Output{Endpoints: true}
+	if c.output != nil {
+		out = *c.output
+	}
 	o := Observed{Namespace: testNS, Name: "web", Link: link, Remote: c.remote, RemoteEndpoints: c.eps,
-		Gateway: liveGW, NamespaceExists: !c.noNS, MayCreateNamespace: c.createNS,
-		Local: Local{Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{}}}
+		Gateway: liveGW, NamespaceExists: !c.noNS, MayCreateNamespace: c.createNS, Output: out,
+		Local: Local{Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{}, Slices: map[string]*discoveryv1.EndpointSlice{}}}
+	if c.gw != nil {
+		o.Gateway = *c.gw
+	}
 	if c.remote != nil {
 		o.Name = c.remote.Name
 	} else if len(c.local) > 0 {
@@ -190,9 +228,37 @@ func observedFor(c planCase) Observed {
 			o.Local.Services[obj.Name] = obj
 		case *corev1.Endpoints:
 			o.Local.Endpoints[obj.Name] = obj
+		case *discoveryv1.EndpointSlice:
+			o.Local.Slices[obj.Name] = obj
 		}
 	}
 	return o
+}
+
+// describeWithAddresses is describeOne with the addresses an Endpoints or
+// EndpointSlice change writes.
+func describeWithAddresses(c Change) string {
+	switch obj := c.Object.(type) {
+	case *corev1.Endpoints:
+		return describeOne(c) + " " + addresses(obj)
+	case *discoveryv1.EndpointSlice:
+		return describeOne(c) + " " + sliceAddresses(obj)
+	}
+	return describeOne(c)
+}
+
+// sliceAddresses lists a slice's endpoints as "ip=hostname" with "!" for
+// a not-ready one.
+func sliceAddresses(s *discoveryv1.EndpointSlice) string {
+	var parts []string
+	for _, e := range s.Endpoints {
+		p := strings.Join(e.Addresses, "+") + "=" + deref(e.Hostname)
+		if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+			p += "!"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ",")
 }
 
 func describe(cs []Change) []string {
@@ -241,6 +307,8 @@ func deepCopies(objs []any) []any {
 		case *corev1.Service:
 			out[i] = o.DeepCopy()
 		case *corev1.Endpoints:
+			out[i] = o.DeepCopy()
+		case *discoveryv1.EndpointSlice:
 			out[i] = o.DeepCopy()
 		}
 	}

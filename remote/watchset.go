@@ -1,0 +1,120 @@
+package remote
+
+import (
+	"context"
+	"sync/atomic"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+)
+
+// watchSet is one generation of a Cluster's informers: a Service informer
+// per export selector and the EndpointSlice informer.
+//
+// Why generations: after an outage (or refused credentials) client-go's
+// reflectors are deep in their back-off (800 ms doubling to 30 s, plus
+// jitter, reset only after two minutes of health), and their first watch
+// on a restarted server fails with "too old resource version", which costs
+// a second back-off before the relist: a change made after the server's
+// return took 25 to 59 s to arrive. A running reflector cannot be told to
+// retry now, and a stopped informer cannot be started again, so when the
+// health loop sees the server serve again the Cluster starts a fresh set,
+// which lists at once, and swaps it in when it has synced. The old set
+// keeps serving reads (its caches are complete, if stale) until then.
+type watchSet struct {
+	services []cache.SharedIndexInformer // one per selector
+	slices   cache.SharedIndexInformer
+	// forwarding is set once the set serves reads. A set still listing
+	// after an outage forwards no events: its first list would queue every
+	// Service only to read the old set's caches, and the Synced handler
+	// queues every Service anyway once the new set takes over.
+	forwarding atomic.Bool
+	// cancel stops the set's informers.
+	cancel context.CancelFunc
+}
+
+// newWatchSet builds (but does not start) a generation of informers.
+func (c *Cluster) newWatchSet(ctx context.Context, cancel context.CancelFunc) *watchSet {
+	logger := klog.FromContext(ctx)
+	ws := &watchSet{cancel: cancel}
+	for _, sel := range c.opts.Selectors {
+		if sel == nil || sel.Empty() {
+			continue // an empty selector selects nothing, never everything
+		}
+		if _, ok := sel.Requirements(); !ok {
+			continue // labels.Nothing()
+		}
+		selector := sel.String()
+		factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
+			informers.WithTransform(stripService))
+		ws.services = append(ws.services, factory.Core().V1().Services().Informer())
+	}
+
+	// Every Service's EndpointSlices, reduced to the fields the engine reads:
+	// a remote cluster can hold many more of these than exported Services.
+	sliceFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName }),
+		informers.WithTransform(slimSlice))
+	ws.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
+	if err := ws.slices.AddIndexers(cache.Indexers{serviceNameIndex: sliceServiceIndex}); err != nil {
+		logger.Error(err, "Adding EndpointSlice index") // only fails once started
+	}
+
+	changed := func(namespace, name string) {
+		if ws.forwarding.Load() {
+			c.opts.Handlers.ServiceChanged(namespace, name)
+		}
+	}
+	for _, inf := range ws.services {
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { enqueueObject(obj, changed) },
+			UpdateFunc: func(_, obj any) { enqueueObject(obj, changed) },
+			DeleteFunc: func(obj any) { enqueueObject(obj, changed) },
+		})
+	}
+	onSlice := func(obj any) {
+		if s, ok := tombstoned(obj).(*discoveryv1.EndpointSlice); ok {
+			svc := s.Labels[discoveryv1.LabelServiceName]
+			// Only exported Services matter; the rest of the cluster's
+			// endpoint churn stays out of the queue.
+			if _, found := c.Service(s.Namespace, svc); found {
+				changed(s.Namespace, svc)
+			}
+		}
+	}
+	_, _ = ws.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    onSlice,
+		UpdateFunc: func(_, obj any) { onSlice(obj) },
+		DeleteFunc: onSlice,
+	})
+	return ws
+}
+
+func (ws *watchSet) all() []cache.SharedIndexInformer {
+	return append(append([]cache.SharedIndexInformer(nil), ws.services...), ws.slices)
+}
+
+// run starts every informer of the set until ctx ends, reporting their
+// list and watch errors to onError.
+func (ws *watchSet) run(ctx context.Context, onError cache.WatchErrorHandlerWithContext) {
+	for _, inf := range ws.all() {
+		_ = inf.SetWatchErrorHandlerWithContext(onError)
+		go inf.RunWithContext(ctx)
+	}
+}
+
+// waitSynced blocks until every informer of the set has its first full
+// list (true) or ctx ends (false). cache.WaitFor wakes on the informers'
+// own signal; WaitForCacheSync polls every 100 ms, a fair share of a small
+// link's start-up and of the 2 s catch-up target.
+func (ws *watchSet) waitSynced(ctx context.Context) bool {
+	var checkers []cache.DoneChecker
+	for _, inf := range ws.all() {
+		checkers = append(checkers, inf.HasSyncedChecker())
+	}
+	return cache.WaitFor(ctx, "", checkers...)
+}
