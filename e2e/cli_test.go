@@ -273,14 +273,16 @@ func TestTokenRenewal(t *testing.T) {
 		t.Fatalf("renewed token %+v, want the same ServiceAccount and lifetime as %+v", renewed, firstClaims)
 	}
 
-	logData, err := os.ReadFile(filepath.Join(d.dir, fmt.Sprintf("svcmirror-%d.log", d.runNo)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	renewals := bytes.Count(logData, []byte(`"Renewed the remote token"`))
-	if renewals == 0 {
-		t.Fatal("the Secret has a new token, but the daemon logged no renewal")
-	}
+	// The daemon logs the renewal just after its Secret update returns.
+	var renewals int
+	testbed.Eventually(t, 10*time.Second, func() (bool, string) {
+		logData, err := os.ReadFile(filepath.Join(d.dir, fmt.Sprintf("svcmirror-%d.log", d.runNo)))
+		if err != nil {
+			return false, err.Error()
+		}
+		renewals = bytes.Count(logData, []byte(`"Renewed the remote token"`))
+		return renewals > 0, "the Secret has a new token, but the daemon logged no renewal"
+	})
 	t.Logf("renewals logged by the daemon so far: %d; token issued at %s, expires at %s (first expired at %s)",
 		renewals, renewed.IssuedAt, renewed.Expiry, firstClaims.Expiry)
 
