@@ -29,6 +29,8 @@ type command struct {
 var commands = []command{
 	{name: "version", summary: "print the version", flags: versionFlags},
 	{name: "run", summary: "run the service mirror for one Link", flags: runFlags},
+	{name: "install", summary: "print what one link needs on the source cluster (RBAC, Deployment, ...)", flags: installFlags},
+	{name: "link", summary: "make read-only credentials on the target cluster and print the Link and Secret for the source", flags: linkFlags},
 	{name: "check", summary: "check that a Link is healthy, from the source cluster", flags: checkFlags},
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/svcmirror/svcmirror/metrics"
 	"github.com/svcmirror/svcmirror/mirror"
 	"github.com/svcmirror/svcmirror/mirror/plan"
+	"github.com/svcmirror/svcmirror/remote"
 )
 
 // runOptions are `svcmirror run`'s flags.
@@ -35,6 +36,7 @@ type runOptions struct {
 	conflictRetry           time.Duration
 	gatewayResolveInterval  time.Duration
 	enablePprof             bool
+	tokenRenewalFraction    float64
 	endpointsAPI            string
 	flatEndpoints           bool
 	leaderElect             bool
@@ -68,6 +70,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.DurationVar(&o.conflictRetry, "conflict-retry", 30*time.Second, "how often to retry a mirror blocked by a foreign object of the same name")
 	fs.DurationVar(&o.gatewayResolveInterval, "gateway-resolve-interval", 30*time.Second, "how often the Link's gateway DNS names are resolved again")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve /debug/pprof on the metrics address")
+	fs.Float64Var(&o.tokenRenewalFraction, "token-renewal-fraction", remote.DefaultRenewalFraction, "fraction of an expiring remote token's life after which the daemon renews it")
 	fs.StringVar(&o.endpointsAPI, "endpoints-api", "both", "endpoint objects mirrors get: endpoints (core/v1, Linkerd's contract), endpointslices (discovery.k8s.io/v1) or both")
 	fs.BoolVar(&o.flatEndpoints, "flat-endpoints", true, "give remote-discovery (flat) mirrors EndpointSlices of the remote pods' addresses, for clients without a mesh on a flat network")
 	// Linkerd's service mirror elects on the same Lease with these timings,
@@ -104,6 +107,9 @@ func (o *runOptions) run(ctx context.Context) error {
 	}
 	if o.workers < 1 {
 		return fmt.Errorf("--workers must be at least 1, not %d", o.workers)
+	}
+	if o.tokenRenewalFraction <= 0 || o.tokenRenewalFraction >= 1 {
+		return fmt.Errorf("--token-renewal-fraction must be between 0 and 1 (exclusive), not %v", o.tokenRenewalFraction)
 	}
 	output, err := o.output()
 	if err != nil {
@@ -170,7 +176,15 @@ func (o *runOptions) run(ctx context.Context) error {
 	}
 	logger.Info("Starting svcmirror", "version", version, "link", klog.KRef(o.namespace, o.link), "adminAddr", listener.Addr().String(), "workers", o.workers, "gcPercent", gcPercent)
 
+	renewCtx, stopRenewal := context.WithCancel(ctx)
+	renewalDone := make(chan struct{})
+	go func() {
+		defer close(renewalDone)
+		runTokenRenewal(renewCtx, local, dyn, o.namespace, o.link, o.tokenRenewalFraction)
+	}()
 	runErr := engine.Run(ctx)
+	stopRenewal()
+	<-renewalDone
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)

@@ -46,6 +46,7 @@ func TestRunRejectsBadFlagsClearly(t *testing.T) {
 	}{
 		{[]string{"run"}, "--link is required"},
 		{[]string{"run", "--link=east", "--workers=0"}, "--workers must be at least 1"},
+		{[]string{"run", "--link=east", "--token-renewal-fraction=1"}, "--token-renewal-fraction must be between 0 and 1"},
 		{[]string{"run", "--link=east", "--endpoints-api=slices"}, "--endpoints-api must be endpoints, endpointslices or both"},
 		{[]string{"run", "--link=east", "--kubeconfig=/does/not/exist"}, "--kubeconfig /does/not/exist"},
 	} {

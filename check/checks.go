@@ -176,7 +176,7 @@ func checkRemoteAccess(ctx context.Context, s *state) Result {
 	var warnings, fixes []string
 	if excess := extra(rules, allowed); len(excess) > 0 {
 		warnings = append(warnings, "the credentials may also "+strings.Join(excess, ", "))
-		fixes = append(fixes, "the daemon needs only list and watch of services and endpointslices and get of services: narrow the remote ClusterRole (manifests/rbac-remote.yaml)")
+		fixes = append(fixes, "the daemon needs only list and watch of services and endpointslices: narrow the remote ClusterRole (manifests/rbac-remote.yaml)")
 	}
 	if account != "" && !allows(rules, tokenRenewal(account)) {
 		warnings = append(warnings, fmt.Sprintf("the credentials may not create serviceaccounts/token for %s/%s, so the daemon cannot renew its token", namespace, account))

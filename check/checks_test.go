@@ -128,9 +128,9 @@ func TestRemoteAccess(t *testing.T) {
 	t.Run("a missing permission fails naming it", func(t *testing.T) {
 		e := newEnv(t)
 		e.rules[1].Verbs = []string{"list"}
-		e.rules[0].Verbs = []string{"list", "watch"}
+		e.rules[0].Verbs = []string{"list"}
 		r := e.result(NameRemoteAccess)
-		wantResult(t, r, Fail, "may not get services, watch endpointslices.discovery.k8s.io")
+		wantResult(t, r, Fail, "may not watch services, watch endpointslices.discovery.k8s.io")
 		if strings.Contains(r.Detail, "list services") {
 			t.Errorf("detail %q names a permission that is granted", r.Detail)
 		}

@@ -58,7 +58,7 @@ type env struct {
 // endpointslices, plus token renewal: exactly what the daemon needs.
 func neededRules() []authorizationv1.ResourceRule {
 	return []authorizationv1.ResourceRule{
-		{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"services"}},
+		{Verbs: []string{"list", "watch"}, APIGroups: []string{""}, Resources: []string{"services"}},
 		{Verbs: []string{"list", "watch"}, APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}},
 		{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, ResourceNames: []string{testAccount}},
 		{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"selfsubjectaccessreviews", "selfsubjectrulesreviews"}},

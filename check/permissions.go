@@ -28,10 +28,10 @@ func (p permission) String() string {
 }
 
 // requiredRemote is what the daemon does on the target cluster: Service
-// informers (list, watch) and a live GET of a Service before deleting its
-// mirror, and an EndpointSlice informer. Nothing else.
+// informers (list, watch), a live LIST of a Service by name before deleting
+// its mirror (remote.Cluster.LiveService), and an EndpointSlice informer.
+// Nothing else.
 var requiredRemote = []permission{
-	{group: "", resource: "services", verb: "get"},
 	{group: "", resource: "services", verb: "list"},
 	{group: "", resource: "services", verb: "watch"},
 	{group: "discovery.k8s.io", resource: "endpointslices", verb: "list"},

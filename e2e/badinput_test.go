@@ -8,6 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/svcmirror/svcmirror/e2e/testbed"
+	"github.com/svcmirror/svcmirror/manifests"
 )
 
 // TestBadInputIsReportedAndLosesNothing feeds the daemon a malformed Link
@@ -85,7 +88,15 @@ func TestBadInputIsReportedAndLosesNothing(t *testing.T) {
 // TestNamespaceCreation: with --enable-namespace-creation a missing
 // namespace is created, with the ownership labels.
 func TestNamespaceCreation(t *testing.T) {
-	p := linkedPair(t, nil)
+	// The daemon's RBAC as `svcmirror install --enable-namespace-creation` renders it.
+	cs := testbed.StartAll(t, []string{"source", "target"})
+	p, err := testbed.LinkClustersWith(context.Background(), cs[0], cs[1], manifests.InstallOptions{Link: clusterName, EnableNamespaceCreation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ApplyLink(context.Background(), p.LinkObject(gatewayIP, nil)); err != nil {
+		t.Fatal(err)
+	}
 	makeRemoteService(t, p.Target, "fresh", "web", "10.6.0.1", exported("true"))
 	startDaemon(t, p, "--enable-namespace-creation")
 	waitEndpoints(t, p.Source, "fresh", "web-target", func(ep *corev1.Endpoints) (bool, string) { return len(ep.Subsets) == 1, "" })

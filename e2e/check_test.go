@@ -210,7 +210,7 @@ func TestCheck(t *testing.T) {
 		// A reader like the shipped one but without watch on EndpointSlices.
 		const account = "reader-without-watch"
 		rules := []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"list", "watch"}},
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list"}},
 		}
 		makeRemoteReader(t, p.Target, account, rules)

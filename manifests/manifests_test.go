@@ -18,15 +18,18 @@ func TestEveryFileParses(t *testing.T) {
 	}{
 		{"crd-link.yaml", []string{"CustomResourceDefinition/links.multicluster.linkerd.io"}},
 		{"rbac-local.yaml", []string{
-			"ServiceAccount/svcmirror", "ClusterRole/svcmirror", "ClusterRoleBinding/svcmirror",
-			"Role/svcmirror-secrets", "RoleBinding/svcmirror-secrets",
+			"Namespace/linkerd-multicluster",
+			"ServiceAccount/svcmirror-target", "ClusterRole/svcmirror-target", "ClusterRoleBinding/svcmirror-target",
+			"Role/svcmirror-target", "RoleBinding/svcmirror-target",
 		}},
 		{"rbac-remote.yaml", []string{
 			"ServiceAccount/svcmirror-remote-reader", "ClusterRole/svcmirror-remote-reader",
-			"ClusterRoleBinding/svcmirror-remote-reader", "Secret/svcmirror-remote-reader-token",
+			"ClusterRoleBinding/svcmirror-remote-reader",
+			"Role/svcmirror-remote-reader-token", "RoleBinding/svcmirror-remote-reader-token",
+			"Secret/svcmirror-remote-reader-token",
 		}},
 		{"link-example.yaml", []string{"Link/target", "Secret/cluster-credentials-target"}},
-		{"deployment.yaml", []string{"Deployment/svcmirror-target", "Service/svcmirror-target-metrics"}},
+		{"deployment.yaml", []string{"Deployment/svcmirror-target", "Service/svcmirror-target-metrics", "PodDisruptionBudget/svcmirror-target"}},
 	}
 	var tested []string
 	for _, tt := range tests {
@@ -166,10 +169,8 @@ func TestRemoteReaderIsReadOnly(t *testing.T) {
 	}
 	for i, r := range rules {
 		verbs, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "verbs")
-		for _, v := range verbs {
-			if v != "get" && v != "list" && v != "watch" {
-				t.Errorf("rule %d grants %q; only get, list and watch are allowed", i, v)
-			}
+		if !slices.Equal(verbs, []string{"list", "watch"}) {
+			t.Errorf("rule %d grants %q; only list and watch are allowed", i, verbs)
 		}
 		resources, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resources")
 		for _, res := range resources {
@@ -185,11 +186,12 @@ func TestRemoteReaderIsReadOnly(t *testing.T) {
 // ServiceAccount is the one rbac-local.yaml binds.
 func TestDeploymentServesTheExampleLink(t *testing.T) {
 	deploy := only(t, "deployment.yaml", "Deployment")
-	if strategy, _, _ := unstructured.NestedString(deploy.Object, "spec", "strategy", "type"); strategy != "Recreate" {
-		t.Errorf("strategy = %q, want Recreate (one writer per Link)", strategy)
+	// Two replicas under leader election: a rolling update keeps one running.
+	if strategy, _, _ := unstructured.NestedString(deploy.Object, "spec", "strategy", "type"); strategy != "RollingUpdate" {
+		t.Errorf("strategy = %q, want RollingUpdate", strategy)
 	}
-	if replicas, _, _ := unstructured.NestedInt64(deploy.Object, "spec", "replicas"); replicas != 1 {
-		t.Errorf("replicas = %d, want 1", replicas)
+	if replicas, _, _ := unstructured.NestedInt64(deploy.Object, "spec", "replicas"); replicas != 2 {
+		t.Errorf("replicas = %d, want 2", replicas)
 	}
 	containers, _, _ := unstructured.NestedSlice(deploy.Object, "spec", "template", "spec", "containers")
 	if len(containers) != 1 {

@@ -8,8 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -222,16 +222,24 @@ func (c *Cluster) Service(namespace, name string) (*corev1.Service, bool) {
 // for decisions that must not rest on a cache: before deleting a mirror,
 // the engine checks that the Service is really gone or unexported, since
 // a relabel shows up in one selector's informer as a delete before the
-// other's sees the add. found is false only on a NotFound answer.
+// other's sees the add. It is a LIST filtered by metadata.name rather than
+// a GET, so the remote credentials need only list and watch
+// (manifests/rbac-remote.yaml). found is false only when the answer holds
+// no such Service.
 func (c *Cluster) LiveService(ctx context.Context, namespace, name string) (svc *corev1.Service, found bool, err error) {
-	svc, err = c.client.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, false, nil
-	}
+	list, err := c.client.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	return svc, true, nil
+	for i := range list.Items {
+		// The fake clientsets of unit tests ignore field selectors.
+		if list.Items[i].Name == name {
+			return &list.Items[i], true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 func resourceVersion(o metav1.Object) uint64 {

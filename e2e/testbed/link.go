@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/svcmirror/svcmirror/manifests"
 )
 
 // LinkNamespace is where Links, their Secrets and the daemon live, as in
@@ -29,7 +31,8 @@ type Pair struct {
 	// ClusterName is the Link's targetClusterName and name.
 	ClusterName string
 	// DaemonKubeconfig is a kubeconfig file for the source cluster that
-	// authenticates as the daemon's ServiceAccount (manifests/rbac-local.yaml).
+	// authenticates as the link's daemon ServiceAccount
+	// (manifests/rbac-local.yaml, rendered for the link by manifests.Install).
 	DaemonKubeconfig string
 }
 
@@ -37,6 +40,15 @@ type Pair struct {
 // the credentials Secret; the Link itself is left to the caller (see
 // LinkObject), so tests can write good and bad ones.
 func LinkClusters(ctx context.Context, source, target *Cluster, clusterName string) (*Pair, error) {
+	return LinkClustersWith(ctx, source, target, manifests.InstallOptions{Link: clusterName})
+}
+
+// LinkClustersWith is LinkClusters with the source cluster's RBAC rendered
+// by manifests.Install with install (install.Link is the cluster name; the
+// namespace is always LinkNamespace).
+func LinkClustersWith(ctx context.Context, source, target *Cluster, install manifests.InstallOptions) (*Pair, error) {
+	clusterName := install.Link
+	install.Namespace = LinkNamespace
 	for _, c := range []*Cluster{source, target} {
 		if err := c.EnsureNamespace(ctx, LinkNamespace); err != nil {
 			return nil, err
@@ -48,7 +60,21 @@ func LinkClusters(ctx context.Context, source, target *Cluster, clusterName stri
 	if err := source.WaitForCRD(ctx, LinkGVR.GroupVersion().String(), LinkGVR.Resource); err != nil {
 		return nil, err
 	}
-	if err := source.ApplyManifest(ctx, "rbac-local.yaml"); err != nil {
+	// The link's RBAC only: the Deployment's pods would never run here, and
+	// its metrics Service would add Service and Endpoints writes to the
+	// counts the tests read.
+	installed, err := manifests.Install(install)
+	if err != nil {
+		return nil, err
+	}
+	var rbac []*unstructured.Unstructured
+	for _, o := range installed {
+		switch o.GetKind() {
+		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			rbac = append(rbac, o)
+		}
+	}
+	if err := source.Apply(ctx, rbac...); err != nil {
 		return nil, err
 	}
 	if err := target.ApplyManifest(ctx, "rbac-remote.yaml"); err != nil {
@@ -58,7 +84,7 @@ func LinkClusters(ctx context.Context, source, target *Cluster, clusterName stri
 	if err := p.WriteCredentials(ctx, "svcmirror-remote-reader"); err != nil {
 		return nil, err
 	}
-	daemonCfg, err := source.ServiceAccountKubeconfig(ctx, LinkNamespace, "svcmirror")
+	daemonCfg, err := source.ServiceAccountKubeconfig(ctx, LinkNamespace, manifests.LocalServiceAccount(clusterName))
 	if err != nil {
 		return nil, err
 	}
