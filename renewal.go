@@ -22,7 +22,7 @@ import (
 // Link names another. It sits beside the engine, not in it, while the
 // engine is being reworked; the engine already reconnects when the Secret
 // changes, which is how a renewed token takes effect.
-func runTokenRenewal(ctx context.Context, local kubernetes.Interface, dyn dynamic.Interface, namespace, linkName string, fraction float64) {
+func runTokenRenewal(ctx context.Context, local kubernetes.Interface, dyn dynamic.Interface, namespace, linkName string, fraction float64, onState func(remote.TokenState)) {
 	logger := klog.FromContext(ctx).WithValues("link", klog.KRef(namespace, linkName))
 	ctx = klog.NewContext(ctx, logger)
 	secretNames := make(chan string, 1)
@@ -63,7 +63,7 @@ func runTokenRenewal(ctx context.Context, local kubernetes.Interface, dyn dynami
 			stop()
 			current = name
 			r, err := remote.NewRenewer(remote.RenewerConfig{
-				Local: local, Namespace: namespace, SecretName: name, Fraction: fraction,
+				Local: local, Namespace: namespace, SecretName: name, Fraction: fraction, OnState: onState,
 			})
 			if err != nil {
 				logger.Error(err, "Cannot renew the remote token")

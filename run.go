@@ -180,7 +180,7 @@ func (o *runOptions) run(ctx context.Context) error {
 	renewalDone := make(chan struct{})
 	go func() {
 		defer close(renewalDone)
-		runTokenRenewal(renewCtx, local, dyn, o.namespace, o.link, o.tokenRenewalFraction)
+		runTokenRenewal(renewCtx, local, dyn, o.namespace, o.link, o.tokenRenewalFraction, engine.TokenState)
 	}()
 	runErr := engine.Run(ctx)
 	stopRenewal()

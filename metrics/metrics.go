@@ -27,6 +27,7 @@
 //	svcmirror_writes_total{kind,operation}                      counter: local objects written
 //	svcmirror_propagation_seconds                               histogram: remote change seen → local write done
 //	svcmirror_skips_total{reason}                               counter: services not mirrored, by reason
+//	svcmirror_remote_token_expiry_timestamp_seconds             gauge: when the remote bearer token expires (0: never)
 //	svcmirror_local_reachable                                   gauge 1/0
 //	svcmirror_remote_reachable                                  gauge 1/0: the remote API server answers
 //	svcmirror_remote_credentials_valid                          gauge 1/0: 0 while the remote API server refuses the credentials (401, or 403 naming a missing permission)
@@ -75,6 +76,7 @@ type Metrics struct {
 	skips            *prometheus.CounterVec
 	remoteReachable  prometheus.Gauge
 	localReachable   prometheus.Gauge
+	tokenExpiry      prometheus.Gauge
 	remoteCredsValid prometheus.Gauge
 	lastSuccessfulAt prometheus.Gauge
 	linkValid        prometheus.Gauge
@@ -107,6 +109,7 @@ func New() *Metrics {
 	m.propagation = f.histogram("svcmirror_propagation_seconds", "Time from a remote change being seen to the local write that reflects it.",
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60})
 	m.skips = f.counterVec("svcmirror_skips_total", "Remote Services not mirrored, by reason (MissingNamespace, Conflict, InvalidService).", "reason")
+	m.tokenExpiry = f.gauge("svcmirror_remote_token_expiry_timestamp_seconds", "Unix time the remote credentials' bearer token expires; 0 for a token that does not expire or is unknown.")
 	m.localReachable = f.gauge("svcmirror_local_reachable", "Whether the local API server answers (1).")
 	m.localReachable.Set(1)
 	m.remoteReachable = f.gauge("svcmirror_remote_reachable", "Whether the remote API server answers (1).")
@@ -239,6 +242,15 @@ func (m *Metrics) Skipped(reason string) { m.skips.WithLabelValues(reason).Inc()
 
 // RemoteReachable sets whether the remote API server answers.
 func (m *Metrics) RemoteReachable(ok bool) { m.remoteReachable.Set(boolFloat(ok)) }
+
+// TokenExpiry records when the remote token expires (zero: never or unknown).
+func (m *Metrics) TokenExpiry(at time.Time) {
+	if at.IsZero() {
+		m.tokenExpiry.Set(0)
+		return
+	}
+	m.tokenExpiry.Set(float64(at.Unix()))
+}
 
 // LocalReachable records whether the local API server answers.
 func (m *Metrics) LocalReachable(ok bool) { m.localReachable.Set(boolFloat(ok)) }

@@ -93,6 +93,9 @@ type Engine struct {
 
 	localSynced atomic.Bool
 	linkLoaded  atomic.Bool
+	// tokenProblem is set while the remote token has expired (from the
+	// token renewer), with what to do about it.
+	tokenProblem atomic.Pointer[string]
 	// linkProblem says why the Link in the cluster cannot be used (nil
 	// when it can); the last valid one, if any, keeps running meanwhile.
 	linkProblem atomic.Pointer[string]
@@ -175,6 +178,9 @@ func (e *Engine) Ready() (bool, string) {
 	}
 	if why := e.localHealth.notReady(); why != "" {
 		return false, why
+	}
+	if p := e.tokenProblem.Load(); p != nil && *p != "" {
+		return false, *p
 	}
 	rc := e.conn.snapshot().Remote
 	if rc == nil {
