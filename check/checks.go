@@ -192,8 +192,9 @@ func checkRemoteAccess(ctx context.Context, s *state) Result {
 }
 
 // Token life thresholds: warn when less than a fifth of its life is left
-// (the daemon renews at 80%, so a renewing daemon never lets it get there)
-// or less than a day, time enough to act.
+// (the daemon renews at 80%, so a renewing daemon never lets it get there),
+// or, for a token whose life is unknown (no iat), less than a day, time
+// enough to act. A fresh 24-hour token, the default, is no warning.
 const (
 	tokenWarnFraction = 0.2
 	tokenWarnLeft     = 24 * time.Hour
@@ -234,7 +235,7 @@ func checkToken(_ context.Context, s *state) Result {
 			return Result{Verdict: Warn, Detail: detail + ": less than a fifth of its life", Fix: renewFix}
 		}
 	}
-	if left < tokenWarnLeft {
+	if claims.IssuedAt.IsZero() && left < tokenWarnLeft {
 		return Result{Verdict: Warn, Detail: detail + ": less than a day", Fix: renewFix}
 	}
 	return Result{Verdict: OK, Detail: detail}

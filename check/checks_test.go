@@ -173,7 +173,8 @@ func TestTokenExpiry(t *testing.T) {
 	}{
 		{"an expired token fails", serviceAccountJWT(testNow.Add(-25*time.Hour), testNow.Add(-time.Hour)), Fail, "expired at 2026-12-01T11:00:00Z, 1h0m0s ago"},
 		{"a token with a fifth of its life left warns", serviceAccountJWT(testNow.Add(-90*24*time.Hour), testNow.Add(10*24*time.Hour)), Warn, "(10% of its 2400h0m0s life left)"},
-		{"a token with less than a day left warns", serviceAccountJWT(testNow.Add(-time.Hour), testNow.Add(23*time.Hour)), Warn, "in 23h0m0s"},
+		{"a fresh 24-hour token (the default) is ok", serviceAccountJWT(testNow.Add(-time.Hour), testNow.Add(23*time.Hour)), OK, "(96% of its 24h0m0s life left)"},
+		{"a token of unknown life with less than a day left warns", jwtOf(map[string]any{"sub": "system:serviceaccount:" + testNS + ":" + testAccount, "exp": testNow.Add(23 * time.Hour).Unix()}), Warn, "in 23h0m0s"},
 		{"a fresh token is ok", serviceAccountJWT(testNow.Add(-time.Hour), testNow.Add(47*time.Hour)), OK, "(98% of its 48h0m0s life left)"},
 		{"a long-lived token is ok with a note", serviceAccountJWT(testNow.Add(-time.Hour), time.Time{}), OK, "long-lived token (no exp claim)"},
 		{"an opaque token is ok with a note", "static-token", OK, "not a JWT"},
