@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/svcmirror/svcmirror/e2e/benchmark"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 // TestBenchmarkRuns runs `make bench`'s measurement small, so that it
@@ -20,6 +21,7 @@ import (
 // reaches its mirror. Then the failover measurement, small and with the
 // short lease: a takeover with nothing changed writes no mirror, one with
 // one endpoint's readiness changed exactly its Endpoints and EndpointSlice.
+// Then one round in flat mode (checkFlat).
 func TestBenchmarkRuns(t *testing.T) {
 	const n, rounds = 40, 2
 	opts := benchmark.Options{
@@ -94,6 +96,77 @@ func TestBenchmarkRuns(t *testing.T) {
 	t.Logf("\n%s", out.String())
 
 	checkFailover(t)
+	checkFlat(t)
+}
+
+// checkFlat runs one small round in flat (remote-discovery) mode, where the
+// daemon writes, for each mirror, its Service and one EndpointSlice of the
+// remote pods' addresses and no Endpoints: two writes per mirror while
+// converging, none while quiet, and every label change and endpoint
+// readiness change timed to the mirror's slice being right (the tracker
+// compares the slice's addresses, ports and conditions with the plan's).
+func checkFlat(t *testing.T) {
+	const n = 20
+	opts := benchmark.Options{
+		Svcmirror: svcmirrorBin(t),
+		Sizes:     []int{n},
+		Rounds:    1,
+		Endpoints: 2,
+		Mode:      plan.ModeRemoteDiscovery,
+		Workers:   8,
+		Quiet:     3 * time.Second,
+		Changes:   10,
+		Flaps:     5,
+		Rate:      20,
+		Logf:      t.Logf,
+		LogDir:    t.TempDir(),
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			data, _ := os.ReadFile(filepath.Join(opts.LogDir, benchmark.LogName(n, 1)))
+			t.Logf("--- svcmirror log, flat round ---\n%s", data)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	results, err := benchmark.Run(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || len(results[0].Rounds) != 1 {
+		t.Fatalf("got %d flat results, want 1 with 1 round: %+v", len(results), results)
+	}
+	r := results[0]
+	if r.Mode != plan.ModeRemoteDiscovery {
+		t.Errorf("flat result's mode = %q, want %q", r.Mode, plan.ModeRemoteDiscovery)
+	}
+	writes := r.Rounds[0].Writes
+	if got := benchmark.MirrorWrites(writes); got != 2*n {
+		t.Errorf("flat: writes to Services, Endpoints and EndpointSlices while converging = %v, want %d (a Service and a slice per mirror): %s", got, 2*n, writes)
+	}
+	if got := benchmark.SliceWrites(writes); got != n {
+		t.Errorf("flat: EndpointSlice writes while converging = %v, want %d: %s", got, n, writes)
+	}
+	if got := benchmark.MirrorWrites(writes) - benchmark.SliceWrites(writes) - benchmark.ServiceWrites(writes); got != 0 {
+		t.Errorf("flat: %v Endpoints writes while converging, want 0 (remote-discovery mirrors have none): %s", got, writes)
+	}
+	if got := benchmark.MirrorWrites(r.QuietWrites); got != 0 {
+		t.Errorf("flat: writes in the quiet period = %v, want 0: %s", got, r.QuietWrites)
+	}
+	if len(r.LabelLatency) != opts.Changes || len(r.EmptyLatency) != 2*opts.Flaps {
+		t.Errorf("flat: timed %d label changes and %d endpoint changes, want %d and %d", len(r.LabelLatency), len(r.EmptyLatency), opts.Changes, 2*opts.Flaps)
+	}
+	for _, l := range append(r.LabelLatency, r.EmptyLatency...) {
+		if l <= 0 {
+			t.Errorf("flat: latency %s is not positive", l)
+		}
+	}
+	if r.Unexport <= 0 {
+		t.Errorf("flat: unexport not timed")
+	}
+	var out bytes.Buffer
+	benchmark.WriteReport(&out, results)
+	t.Logf("flat mode:\n%s", out.String())
 }
 
 // checkFailover runs the failover measurement at a tiny size with the short

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/svcmirror/svcmirror/e2e/benchmark"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
 func main() {
@@ -26,6 +27,7 @@ func main() {
 	flag.StringVar(&opts.Svcmirror, "svcmirror", "bin/svcmirror", "the svcmirror binary to measure")
 	daemonArgs := flag.String("daemon-args", "", "extra flags for `svcmirror run`, space-separated (e.g. \"--workers=32\")")
 	flag.IntVar(&opts.Endpoints, "endpoints", 3, "ready endpoints per remote Service")
+	mode := flag.String("mode", "gateway", "how the sizes' remote Services are exported: gateway (mirrors point at the gateway) or flat (remote-discovery: mirrors get the remote pods' addresses); the failover measurement always uses gateway")
 	flag.IntVar(&opts.Workers, "workers", 64, "parallelism of the benchmark's own writes (the floor, set-up, unexport)")
 	flag.DurationVar(&opts.Quiet, "quiet", 60*time.Second, "how long writes are counted after convergence")
 	flag.IntVar(&opts.Changes, "changes", 200, "remote label changes timed for propagation latency")
@@ -52,6 +54,15 @@ func main() {
 			opts.Sizes = append(opts.Sizes, n)
 		}
 	}
+	switch *mode {
+	case "gateway":
+		opts.Mode = plan.ModeGateway
+	case "flat":
+		opts.Mode = plan.ModeRemoteDiscovery
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -mode is gateway or flat, not %q\n", *mode)
+		os.Exit(2)
+	}
 	opts.DaemonArgs = strings.Fields(*daemonArgs)
 	bin, err := filepath.Abs(opts.Svcmirror)
 	if err != nil {
@@ -68,9 +79,12 @@ func main() {
 	results, err := benchmark.Run(ctx, opts)
 	var failover []benchmark.FailoverResult
 	if err == nil && opts.Failover > 0 {
-		failover, err = benchmark.RunFailover(ctx, opts)
+		gateway := opts
+		gateway.Mode = plan.ModeGateway // its expected writes are gateway mode's
+		failover, err = benchmark.RunFailover(ctx, gateway)
 	}
 	fmt.Printf("Command: %s\n", strings.Join(os.Args, " "))
+	fmt.Printf("Mode: %s\n", opts.Mode)
 	fmt.Printf("Machine: %s; %s; %s/%s\n\n", benchmark.MachineDescription(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if len(opts.Sizes) > 0 {
 		benchmark.WriteReport(os.Stdout, results)

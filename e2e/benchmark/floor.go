@@ -19,7 +19,7 @@ func (r *sizeRun) createRemote(ctx context.Context) error {
 	r.remote = make([]*corev1.Service, r.n)
 	start := time.Now()
 	err := parallel(ctx, r.n, r.opts.Workers, func(ctx context.Context, i int) error {
-		svc, err := r.tgt.CoreV1().Services(namespaceOf(i)).Create(ctx, remoteService(i), metav1.CreateOptions{})
+		svc, err := r.tgt.CoreV1().Services(namespaceOf(i)).Create(ctx, remoteService(i, r.opts.mode()), metav1.CreateOptions{})
 		if err != nil {
 			return err
 		}
@@ -32,10 +32,12 @@ func (r *sizeRun) createRemote(ctx context.Context) error {
 }
 
 // desired is what the mirror of remote Service i must be with its
-// endpoints ready or not (nil: absent).
+// endpoints ready or not, in the run's mode, with the daemon's default
+// output (Endpoints and EndpointSlices; flat mirrors get the remote pods'
+// addresses in slices and no Endpoints).
 func (r *sizeRun) desired(i int, ready bool) (*plan.Desired, error) {
 	gw := plan.Gateway{Addresses: []plan.GatewayAddress{{IP: gatewayIP, Alive: true}}}
-	return plan.DesiredWith(r.link, remoteState(r.remote[i], r.opts.Endpoints, ready), plan.ModeGateway, gw, plan.DefaultOutput())
+	return plan.DesiredWith(r.link, remoteState(r.remote[i], i, r.opts.Endpoints, ready), r.opts.mode(), gw, plan.DefaultOutput())
 }
 
 // allDesired is every mirror as the remote state asks for it.
@@ -74,30 +76,35 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 		return err
 	}
 	keys := make([]string, r.n)
+	var creates []func(ctx context.Context) error
 	for i, d := range all {
-		d.Service.Namespace = floorNamespace(d.Service.Namespace)
-		d.Endpoints.Namespace = d.Service.Namespace
+		ns := floorNamespace(d.Service.Namespace)
+		d.Service.Namespace = ns
+		creates = append(creates, func(ctx context.Context) error {
+			_, err := r.src.CoreV1().Services(ns).Create(ctx, d.Service, metav1.CreateOptions{})
+			return err
+		})
+		if d.Endpoints != nil {
+			d.Endpoints.Namespace = ns
+			creates = append(creates, func(ctx context.Context) error {
+				_, err := r.src.CoreV1().Endpoints(ns).Create(ctx, d.Endpoints, metav1.CreateOptions{})
+				return err
+			})
+		}
 		if len(d.Slices) != 1 {
 			return fmt.Errorf("the floor writes one EndpointSlice per mirror; %s has %d", d.Service.Name, len(d.Slices))
 		}
-		d.Slices[0].Namespace = d.Service.Namespace
-		keys[i] = d.Service.Namespace + "/" + d.Service.Name
+		slice := d.Slices[0]
+		slice.Namespace = ns
+		creates = append(creates, func(ctx context.Context) error {
+			_, err := r.src.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{})
+			return err
+		})
+		keys[i] = ns + "/" + d.Service.Name
 	}
 	r.expectAll(all)
 	start := time.Now()
-	err = parallel(ctx, objectsPerMirror*r.n, r.opts.Workers, func(ctx context.Context, i int) error {
-		d := all[i/objectsPerMirror]
-		var err error
-		switch i % objectsPerMirror {
-		case 0:
-			_, err = r.src.CoreV1().Services(d.Service.Namespace).Create(ctx, d.Service, metav1.CreateOptions{})
-		case 1:
-			_, err = r.src.CoreV1().Endpoints(d.Endpoints.Namespace).Create(ctx, d.Endpoints, metav1.CreateOptions{})
-		default:
-			_, err = r.src.DiscoveryV1().EndpointSlices(d.Slices[0].Namespace).Create(ctx, d.Slices[0], metav1.CreateOptions{})
-		}
-		return err
-	})
+	err = parallel(ctx, len(creates), r.opts.Workers, func(ctx context.Context, i int) error { return creates[i](ctx) })
 	if err != nil {
 		return err
 	}
@@ -114,9 +121,9 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 	return nil
 }
 
-// objectsPerMirror is what the daemon writes for each gateway-mode mirror
-// of the benchmark (one gateway IP): its Service, Endpoints and one
-// EndpointSlice.
+// objectsPerMirror is how many objects deleteMirrors deletes for each
+// mirror: its Service, Endpoints (gateway mode only; a flat mirror's is
+// NotFound) and one EndpointSlice.
 const objectsPerMirror = 3
 
 // deleteMirrors deletes the Service, Endpoints and EndpointSlice of each

@@ -98,6 +98,9 @@ func MirrorWrites(c RequestCounts) float64 {
 	return c.writesTo("services", "endpoints", "endpointslices")
 }
 
+// ServiceWrites is the number of writes to Services in c.
+func ServiceWrites(c RequestCounts) float64 { return c.writesTo("services") }
+
 // SliceWrites is the number of writes to EndpointSlices in c.
 func SliceWrites(c RequestCounts) float64 { return c.writesTo("endpointslices") }
 

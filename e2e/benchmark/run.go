@@ -40,6 +40,12 @@ type Options struct {
 	Rounds int
 	// Endpoints is the number of ready endpoints of each remote Service.
 	Endpoints int
+	// Mode is how the remote Services are exported: plan.ModeGateway (the
+	// default when empty: mirrors get gateway Endpoints and slices) or
+	// plan.ModeRemoteDiscovery (flat: mirrors get slices of the remote
+	// pods' addresses and no Endpoints). e2e/bench runs RunFailover in
+	// gateway mode whatever -mode says.
+	Mode plan.Mode
 	// Workers is the parallelism of the benchmark's own bulk writes: the
 	// floor, the remote set-up and the unexport relabel.
 	Workers int
@@ -68,6 +74,14 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
+// mode is Mode with its default applied.
+func (o Options) mode() plan.Mode {
+	if o.Mode == plan.ModeNone {
+		return plan.ModeGateway
+	}
+	return o.Mode
+}
+
 // Round is one paired measurement: the floor, then the daemon converging
 // on the same clusters right after it.
 type Round struct {
@@ -87,6 +101,8 @@ func (r Round) Ratio() float64 { return r.Convergence.Seconds() / r.Floor.Second
 // Result is one size's measurements.
 type Result struct {
 	Services, Endpoints int
+	// Mode is how the remote Services were exported.
+	Mode plan.Mode
 	// RemoteSetup is how long the benchmark took to create the remote
 	// Services and EndpointSlices (for scale; not a figure of svcmirror's).
 	RemoteSetup time.Duration
@@ -210,7 +226,7 @@ func (r *sizeRun) logf(format string, args ...any) {
 }
 
 func (r *sizeRun) run(ctx context.Context) (Result, error) {
-	r.res = Result{Services: r.n, Endpoints: r.opts.Endpoints, Quiet: r.opts.Quiet}
+	r.res = Result{Services: r.n, Endpoints: r.opts.Endpoints, Mode: r.opts.mode(), Quiet: r.opts.Quiet}
 	root, err := os.MkdirTemp("", "svcmirror-bench-")
 	if err != nil {
 		return r.res, err
