@@ -76,6 +76,7 @@ type Metrics struct {
 	linkValid        prometheus.Gauge
 	configErrors     *prometheus.CounterVec
 	leader           prometheus.Gauge
+	memoryPressure   prometheus.Gauge
 }
 
 // New makes the registry for the link to targetCluster. It also installs
@@ -104,6 +105,7 @@ func New() *Metrics {
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60})
 	m.skips = f.counterVec("svcmirror_skips_total", "Remote Services not mirrored, by reason (MissingNamespace, Conflict, InvalidService).", "reason")
 	m.remoteReachable = f.gauge("svcmirror_remote_reachable", "Whether the remote API server answers (1).")
+	m.memoryPressure = f.gauge("svcmirror_memory_pressure", "Whether the daemon is near its memory limit and creates no new mirrors (1).")
 	m.lastSuccessfulAt = f.gauge("svcmirror_last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded.")
 	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
 	m.leader = f.gauge("svcmirror_leader", "Whether this replica holds the Link's Lease and writes (1) or stands by (0).")
@@ -229,6 +231,9 @@ func (m *Metrics) Skipped(reason string) { m.skips.WithLabelValues(reason).Inc()
 
 // RemoteReachable sets whether the remote API server answers.
 func (m *Metrics) RemoteReachable(ok bool) { m.remoteReachable.Set(boolFloat(ok)) }
+
+// MemoryPressure sets whether new mirrors are held back for memory.
+func (m *Metrics) MemoryPressure(on bool) { m.memoryPressure.Set(boolFloat(on)) }
 
 // LinkValid sets whether the Link and its credentials are loaded and valid.
 func (m *Metrics) LinkValid(ok bool) { m.linkValid.Set(boolFloat(ok)) }
