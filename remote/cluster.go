@@ -67,7 +67,7 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) *Clus
 		selector := sel.String()
 		factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-			informers.WithTransform(stripService))
+			informers.WithTransform(slimService))
 		inf := factory.Core().V1().Services().Informer()
 		c.services = append(c.services, inf)
 	}
