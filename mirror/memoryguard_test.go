@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/svcmirror/svcmirror/mirror/plan"
+	"github.com/svcmirror/svcmirror/queue"
 )
 
 func TestMemoryGuardTurnsOnAtHighWaterAndOffBelowLowWater(t *testing.T) {
@@ -98,5 +99,49 @@ func TestCgroupMemoryMaxAndLimitAreSane(t *testing.T) {
 	}
 	if heapInUse() == 0 {
 		t.Fatal("heapInUse read 0 bytes in a running process")
+	}
+}
+
+func TestSyncUnderMemoryPressureCreatesNoNewMirrorButKeepsExistingOnesCurrent(t *testing.T) {
+	h := newSyncHarness(t)
+	ctx := context.Background()
+	// An existing mirror, mirrored before the pressure began.
+	existing := exportedService("web", "true")
+	h.export(existing, readyEndpoint)
+	if err := h.s.sync(ctx, queue.ServiceKey("apps", "web")); err != nil {
+		t.Fatal(err)
+	}
+	h.writes()
+
+	guard := &memoryGuard{limit: 100, used: func() uint64 { return 90 }}
+	guard.check(ctx)
+	h.s.memory = guard
+
+	h.export(exportedService("api", "true"), readyEndpoint)
+	err := h.s.sync(ctx, queue.ServiceKey("apps", "api"))
+	if err == nil || !strings.Contains(err.Error(), "memory limit") {
+		t.Fatalf("sync of a new Service under pressure returned %v, want a retry naming the memory limit", err)
+	}
+	if got := h.writes(); len(got) != 0 {
+		t.Fatalf("under pressure a new mirror was written: %v", got)
+	}
+
+	changed := exportedService("web", "true")
+	changed.ResourceVersion, changed.Labels["tier"] = "11", "front"
+	h.export(changed, readyEndpoint)
+	if err := h.s.sync(ctx, queue.ServiceKey("apps", "web")); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.writes(); len(got) == 0 || got[0] != "update services web-east" {
+		t.Fatalf("under pressure the existing mirror's update wrote %v, want it to update services web-east first", got)
+	}
+
+	guard.used = func() uint64 { return 50 }
+	guard.check(ctx)
+	if err := h.s.sync(ctx, queue.ServiceKey("apps", "api")); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.writes(); len(got) == 0 || got[0] != "create services api-east" {
+		t.Fatalf("after the pressure ended the new mirror wrote %v, want create services api-east first", got)
 	}
 }
