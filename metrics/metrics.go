@@ -28,6 +28,7 @@
 //	svcmirror_propagation_seconds                               histogram: remote change seen → local write done
 //	svcmirror_skips_total{reason}                               counter: services not mirrored, by reason
 //	svcmirror_remote_reachable                                  gauge 1/0
+//	svcmirror_memory_pressure                                   gauge 1/0: near the memory limit, no new mirrors
 //	svcmirror_last_successful_sync_timestamp_seconds            gauge
 //	svcmirror_link_valid                                        gauge 1/0: the Link and its credentials parse
 //	svcmirror_leader                                            gauge 1/0: this replica holds the Lease and writes
