@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Packages with unit tests: everything but the e2e tests themselves.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/e2e$$')
 
-.PHONY: build image test unit e2e lint testbed host-packages demo bench clean
+.PHONY: build image test unit e2e lint testbed host-packages demo bench bench-large clean
 
 ## build: the static svcmirror binary in bin/
 build:
@@ -42,6 +42,12 @@ demo: host-packages testbed build
 BENCHFLAGS ?= -sizes 500,2000,5000 -profile-dir .cache/profiles
 bench: testbed build
 	$(GO) run ./e2e/bench -svcmirror $(BIN) $(BENCHFLAGS)
+
+## bench-large: peak RSS at the memory targets' sizes (10,000 Services under 96 MiB, 50,000 under
+## 256 MiB), one round each and no failover; BENCHLARGE='-sizes 10000' runs the first alone
+BENCHLARGE ?= -sizes 10000,50000
+bench-large: testbed build
+	$(GO) run ./e2e/bench -svcmirror $(BIN) -rounds 1 -quiet 10s -failover 0 $(BENCHLARGE)
 
 ## lint: gofmt check and go vet
 lint:

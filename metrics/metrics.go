@@ -31,6 +31,7 @@
 //	svcmirror_local_reachable                                   gauge 1/0
 //	svcmirror_remote_reachable                                  gauge 1/0: the remote API server answers
 //	svcmirror_remote_credentials_valid                          gauge 1/0: 0 while the remote API server refuses the credentials (401, or 403 naming a missing permission)
+//	svcmirror_memory_pressure                                   gauge 1/0: near the memory limit, no new mirrors
 //	svcmirror_last_successful_sync_timestamp_seconds            gauge
 //	svcmirror_link_valid                                        gauge 1/0: the Link and its credentials parse
 //	svcmirror_leader                                            gauge 1/0: this replica holds the Lease and writes
@@ -82,6 +83,7 @@ type Metrics struct {
 	linkValid        prometheus.Gauge
 	configErrors     *prometheus.CounterVec
 	leader           prometheus.Gauge
+	memoryPressure   prometheus.Gauge
 }
 
 // New makes the registry for the link to targetCluster. It also installs
@@ -117,6 +119,7 @@ func New() *Metrics {
 	// Valid until refused: 0 must mean an operator has to act, never "not
 	// asked yet".
 	m.remoteCredsValid.Set(1)
+	m.memoryPressure = f.gauge("svcmirror_memory_pressure", "Whether the daemon is near its memory limit and creates no new mirrors (1).")
 	m.lastSuccessfulAt = f.gauge("svcmirror_last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded.")
 	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
 	m.leader = f.gauge("svcmirror_leader", "Whether this replica holds the Link's Lease and writes (1) or stands by (0).")
@@ -258,6 +261,8 @@ func (m *Metrics) LocalReachable(ok bool) { m.localReachable.Set(boolFloat(ok)) 
 // RemoteCredentialsValid sets whether the remote API server accepts the
 // credentials.
 func (m *Metrics) RemoteCredentialsValid(ok bool) { m.remoteCredsValid.Set(boolFloat(ok)) }
+// MemoryPressure sets whether new mirrors are held back for memory.
+func (m *Metrics) MemoryPressure(on bool) { m.memoryPressure.Set(boolFloat(on)) }
 
 // LinkValid sets whether the Link and its credentials are loaded and valid.
 func (m *Metrics) LinkValid(ok bool) { m.linkValid.Set(boolFloat(ok)) }

@@ -27,6 +27,7 @@ func TestSeriesAreExported(t *testing.T) {
 	m.Skipped("Conflict")
 	m.RemoteReachable(true)
 	m.RemoteCredentialsValid(false)
+	m.MemoryPressure(true)
 	m.LinkValid(true)
 	m.ConfigError("link")
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -53,6 +54,7 @@ func TestSeriesAreExported(t *testing.T) {
 		`svcmirror_skips_total{reason="Conflict",target_cluster_name="east"} 1`,
 		`svcmirror_remote_reachable{target_cluster_name="east"} 1`,
 		`svcmirror_remote_credentials_valid{target_cluster_name="east"} 0`,
+		`svcmirror_memory_pressure{target_cluster_name="east"} 1`,
 		`svcmirror_last_successful_sync_timestamp_seconds{target_cluster_name="east"}`,
 		`svcmirror_link_valid{target_cluster_name="east"} 1`,
 		`svcmirror_config_errors_total{source="link",target_cluster_name="east"} 1`,

@@ -21,7 +21,9 @@
 // them (credentials, remote connection, finalizer), connection.go holds the
 // Link and the remote connection under one lock (each sync takes one
 // snapshot), deletion.go removes every mirror when the Link goes, and
-// gateway.go owns the gateway set (resolve and probe loops).
+// gateway.go owns the gateway set (resolve and probe loops). memoryguard.go
+// holds back new mirrors (and only those) while the process is near its
+// memory limit: servicesync.go asks it once per plan.
 //
 // What it may do: talk to both API servers, probe the gateway, keep state.
 // What it may not: decide what a mirror looks like; that is plan's.

@@ -79,6 +79,8 @@ type Engine struct {
 	// local and services exist once the Link names its cluster.
 	local    *localState
 	services *serviceSyncer
+	// memory holds back new mirrors near the memory limit (memoryguard.go).
+	memory *memoryGuard
 
 	// cluster is the Link's targetClusterName, fixed at start-up: the local
 	// caches are selected by it.
@@ -142,6 +144,7 @@ func New(cfg Config) *Engine {
 			e.enqueueAll()
 		}
 	}}
+	e.memory = newMemoryGuard(e.memoryChanged)
 	return e
 }
 
@@ -191,11 +194,11 @@ func (e *Engine) Ready() (bool, string) {
 	}
 	switch {
 	case e.cfg.Election == nil:
-		return true, "ok"
+		return true, "ok" + e.memory.readyNote()
 	case e.leading.Load():
-		return true, "ok (leader)"
+		return true, "ok (leader)" + e.memory.readyNote()
 	}
-	return true, "ok (standby)"
+	return true, "ok (standby)" + e.memory.readyNote()
 }
 
 // Run runs the engine until ctx ends. It never returns early for bad
@@ -212,6 +215,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.links.run(ctx)
 	go e.failures.run(ctx)
 	go e.localHealth.run(ctx)
+	go e.memory.run(ctx)
 	if !cache.WaitFor(ctx, "", e.links.synced()...) {
 		return ctx.Err()
 	}
@@ -287,6 +291,7 @@ func (e *Engine) useLocal(local *localState) {
 		conn: e.conn, local: local, gateway: e.gw.current, output: e.cfg.Output, client: e.cfg.Local,
 		createNamespaces: e.cfg.EnableNamespaceCreation, conflictRetry: e.cfg.ConflictRetry,
 		changes: e.changes, report: e.report, status: e.status, metrics: e.cfg.Metrics,
+		memory: e.memory,
 	}
 	local.addHandlers(e.enqueueMirrorOf)
 	_, _ = local.inf.Namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{

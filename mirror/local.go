@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/svcmirror/svcmirror/intern"
 	"github.com/svcmirror/svcmirror/metrics"
 	"github.com/svcmirror/svcmirror/mirror/plan"
 )
@@ -27,8 +28,8 @@ func NewLocalInformers(client kubernetes.Interface, cluster string) LocalInforme
 	selector := plan.LocalSelector(cluster).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-		informers.WithTransform(stripManagedFields))
-	nsFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+		informers.WithTransform(slimLocal))
+	nsFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(slimNamespace))
 	return LocalInformers{
 		Services:   factory.Core().V1().Services().Informer(),
 		Endpoints:  factory.Core().V1().Endpoints().Informer(),
@@ -226,12 +227,62 @@ func localHandler[T object](recent *recentWrites[T], enqueue func(metav1.Object)
 	}
 }
 
-// stripManagedFields keeps cached local objects small.
-func stripManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
+// slimLocal keeps cached mirror objects small: managedFields and a
+// Service's status go (never read, and an update carries no status), and
+// the repeated strings are interned: a mirror's name, namespace, labels and
+// annotations appear on its Service, Endpoints and slices and, for the
+// copied annotations, in the remote cache too. The rest of the object is
+// kept whole, since an update is the cached object with the owned fields
+// replaced: dropping, say, finalizers or ipFamilies there would write them.
+func slimLocal(obj any) (any, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	m.SetManagedFields(nil)
+	m.SetNamespace(intern.String(m.GetNamespace()))
+	m.SetName(intern.String(m.GetName()))
+	m.SetLabels(intern.Map(m.GetLabels()))
+	m.SetAnnotations(intern.Map(m.GetAnnotations()))
+	switch o := obj.(type) {
+	case *corev1.Service:
+		o.Status = corev1.ServiceStatus{}
+	case *corev1.Endpoints:
+		// Gateway-mode Endpoints all name the same gateway IPs and ports.
+		for i := range o.Subsets {
+			internAddresses(o.Subsets[i].Addresses)
+			internAddresses(o.Subsets[i].NotReadyAddresses)
+			for j := range o.Subsets[i].Ports {
+				o.Subsets[i].Ports[j].Name = intern.String(o.Subsets[i].Ports[j].Name)
+			}
+		}
+	case *discoveryv1.EndpointSlice:
+		for i := range o.Endpoints {
+			for j, a := range o.Endpoints[i].Addresses {
+				o.Endpoints[i].Addresses[j] = intern.String(a)
+			}
+		}
 	}
 	return obj, nil
+}
+
+func internAddresses(as []corev1.EndpointAddress) {
+	for i := range as {
+		as[i].IP = intern.String(as[i].IP)
+	}
+}
+
+// slimNamespace keeps of a namespace its name alone (and what the store
+// needs): the engine only asks whether it exists.
+func slimNamespace(obj any) (any, error) {
+	ns, ok := obj.(*corev1.Namespace)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: intern.String(ns.Name), UID: ns.UID, ResourceVersion: ns.ResourceVersion,
+		DeletionTimestamp: ns.DeletionTimestamp,
+	}}, nil
 }
 
 // tombstoned unwraps the object of a delete whose final state was missed.

@@ -80,6 +80,10 @@ func resourceVersion(o metav1.Object) uint64 {
 
 // wrote records an object returned by a create or update.
 func (w *recentWrites[T]) wrote(obj T) {
+	// An API server's answer carries managedFields and fresh copies of
+	// every string: thousands of writes are in flight while a large link
+	// converges, so keep them as slim as the cache keeps its copies.
+	_, _ = slimLocal(obj)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.set(objectKey(obj), recentWrite[T]{obj: obj, rv: resourceVersion(obj)})

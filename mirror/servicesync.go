@@ -33,6 +33,8 @@ type serviceSyncer struct {
 	report        *reporter
 	status        *statusReporter
 	metrics       *metrics.Metrics
+	// memory holds back new mirrors near the memory limit; nil: never.
+	memory *memoryGuard
 }
 
 // sync is the queue's handler for Service keys.
@@ -48,6 +50,10 @@ func (s *serviceSyncer) sync(ctx context.Context, key queue.Key) error {
 		return err
 	}
 	p := plan.Make(obs)
+	if s.memory.holdBack(p) {
+		// Reported once for the whole link by the guard, not per Service.
+		return queue.RetryAfter(p.Skip, memoryRetry)
+	}
 	seenAt, fromRemote := s.changes.take(key)
 	cause := causeRepair
 	if fromRemote {

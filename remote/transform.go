@@ -4,16 +4,54 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/svcmirror/svcmirror/intern"
 )
 
-// stripService drops what the engine never reads from a cached remote
-// Service (managedFields, status), to keep the cache small.
-func stripService(obj any) (any, error) {
-	if svc, ok := obj.(*corev1.Service); ok {
-		svc.ManagedFields = nil
-		svc.Status = corev1.ServiceStatus{}
+// slimService keeps of a remote Service only what the engine reads: its
+// identity and resourceVersion (copied onto the mirror), labels (the export
+// selectors and the mirror's labels), annotations (copied), deletion mark,
+// and of its spec the type, ClusterIP (headlessness) and ports. Status,
+// managedFields, selector, IP families, session affinity and the rest are
+// dropped, and repeated strings are interned, to keep the cache small.
+// Running it on an already slim Service changes nothing.
+func slimService(obj any) (any, error) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return obj, nil
 	}
-	return obj, nil
+	ports := make([]corev1.ServicePort, len(svc.Spec.Ports))
+	for i, p := range svc.Spec.Ports {
+		ports[i] = internPort(p)
+	}
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:         intern.String(svc.Namespace),
+			Name:              intern.String(svc.Name),
+			UID:               svc.UID,
+			ResourceVersion:   svc.ResourceVersion,
+			DeletionTimestamp: svc.DeletionTimestamp,
+			Labels:            intern.Map(svc.Labels),
+			Annotations:       intern.Map(svc.Annotations),
+		},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceType(intern.String(string(svc.Spec.Type))),
+			ClusterIP: svc.Spec.ClusterIP,
+			Ports:     ports,
+		},
+	}, nil
+}
+
+// internPort interns a Service port's repeated strings.
+func internPort(p corev1.ServicePort) corev1.ServicePort {
+	p.Name = intern.String(p.Name)
+	p.Protocol = corev1.Protocol(intern.String(string(p.Protocol)))
+	p.TargetPort.StrVal = intern.String(p.TargetPort.StrVal)
+	if p.AppProtocol != nil {
+		ap := intern.String(*p.AppProtocol)
+		p.AppProtocol = &ap
+	}
+	return p
 }
 
 // slimSlice keeps of an EndpointSlice only its identity, its Service label,
@@ -29,18 +67,27 @@ func slimSlice(obj any) (any, error) {
 	}
 	slim := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace:       s.Namespace,
+			Namespace:       intern.String(s.Namespace),
 			Name:            s.Name,
 			UID:             s.UID,
 			ResourceVersion: s.ResourceVersion,
-			Labels:          map[string]string{discoveryv1.LabelServiceName: s.Labels[discoveryv1.LabelServiceName]},
+			Labels:          map[string]string{discoveryv1.LabelServiceName: intern.String(s.Labels[discoveryv1.LabelServiceName])},
 		},
 		AddressType: s.AddressType,
 		Ports:       s.Ports,
 		Endpoints:   make([]discoveryv1.Endpoint, len(s.Endpoints)),
 	}
 	for i, e := range s.Endpoints {
-		slim.Endpoints[i] = discoveryv1.Endpoint{Addresses: e.Addresses, Hostname: e.Hostname, Zone: e.Zone, Conditions: e.Conditions}
+		slim.Endpoints[i] = discoveryv1.Endpoint{Addresses: e.Addresses, Hostname: e.Hostname, Zone: internPtr(e.Zone), Conditions: e.Conditions}
 	}
 	return slim, nil
+}
+
+// internPtr interns the string p points to.
+func internPtr(p *string) *string {
+	if p == nil {
+		return nil
+	}
+	s := intern.String(*p)
+	return &s
 }

@@ -50,7 +50,7 @@ func (c *Cluster) newWatchSet(ctx context.Context, cancel context.CancelFunc) *w
 		selector := sel.String()
 		factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-			informers.WithTransform(stripService))
+			informers.WithTransform(slimService))
 		ws.services = append(ws.services, factory.Core().V1().Services().Informer())
 	}
 

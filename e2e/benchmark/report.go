@@ -75,6 +75,7 @@ func WriteReport(w io.Writer, results []Result) {
 		fmt.Fprintf(w, "- N=%d: remote Services and EndpointSlices (%d endpoints each) created in %s; RSS at the last convergence %s\n",
 			r.Services, r.Endpoints, secs(r.RemoteSetup), mib(r.AtConvergence.RSSBytes))
 	}
+	writeMemoryTargets(w, results)
 }
 
 // MachineDescription names the machine the figures were taken on.

@@ -1,0 +1,147 @@
+package mirror
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/svcmirror/svcmirror/mirror/plan"
+	"github.com/svcmirror/svcmirror/queue"
+)
+
+func TestMemoryGuardTurnsOnAtHighWaterAndOffBelowLowWater(t *testing.T) {
+	const mib = 1 << 20
+	used := uint64(0)
+	var transitions []bool
+	g := &memoryGuard{limit: 100 * mib, used: func() uint64 { return used },
+		changed: func(_ context.Context, on bool, _, _ uint64) { transitions = append(transitions, on) }}
+	ctx := context.Background()
+
+	steps := []struct {
+		usedMiB uint64
+		want    bool
+	}{
+		{50, false}, {84, false}, // below the high-water mark
+		{85, true}, {90, true}, // at and above it
+		{75, true},  // between the marks: still on (no flapping)
+		{69, false}, // below the low-water mark
+		{80, false}, // between the marks again: still off
+	}
+	for _, s := range steps {
+		used = s.usedMiB * mib
+		g.check(ctx)
+		if got := g.underPressure(); got != s.want {
+			t.Fatalf("at %d MiB of 100: underPressure = %v, want %v", s.usedMiB, got, s.want)
+		}
+	}
+	if len(transitions) != 2 || !transitions[0] || transitions[1] {
+		t.Fatalf("transitions reported = %v, want exactly [true false]", transitions)
+	}
+}
+
+func TestMemoryGuardWithoutLimitNeverHoldsBack(t *testing.T) {
+	g := &memoryGuard{used: func() uint64 { return 1 << 40 }}
+	g.check(context.Background())
+	if g.underPressure() {
+		t.Fatal("a guard with no known limit reported pressure")
+	}
+	var none *memoryGuard
+	if none.underPressure() || none.readyNote() != "" {
+		t.Fatal("a nil guard reported pressure")
+	}
+}
+
+func TestMemoryGuardHoldsBackOnlyNewMirrors(t *testing.T) {
+	svc := func(name string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}
+	}
+	newMirror := func() *plan.Plan {
+		return &plan.Plan{Outcome: plan.OutcomeMirrored, MirrorName: "web-east", CreateNamespace: true, Changes: []plan.Change{
+			{Action: plan.ActionCreate, Kind: plan.KindService, Object: svc("web-east")},
+			{Action: plan.ActionCreate, Kind: plan.KindEndpoints, Object: &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "web-east"}}},
+		}}
+	}
+	update := &plan.Plan{Outcome: plan.OutcomeMirrored, MirrorName: "web-east", Changes: []plan.Change{
+		{Action: plan.ActionUpdate, Kind: plan.KindService, Object: svc("web-east"), Existing: svc("web-east")},
+		// A new endpoint mirror of an existing headless mirror is upkeep.
+		{Action: plan.ActionCreate, Kind: plan.KindService, Object: svc("web-0-east")},
+	}}
+
+	g := &memoryGuard{limit: 100, used: func() uint64 { return 0 }}
+	if p := newMirror(); g.holdBack(p) || len(p.Changes) != 2 {
+		t.Fatalf("without pressure a new mirror was held back: %+v", p)
+	}
+
+	g.pressured.Store(true)
+	p := newMirror()
+	if !g.holdBack(p) {
+		t.Fatal("under pressure a new mirror was not held back")
+	}
+	if p.Skip == nil || p.Skip.Reason != ReasonMemoryPressure || len(p.Changes) != 0 || p.CreateNamespace {
+		t.Fatalf("held-back plan = %+v (skip %+v), want a MemoryPressure skip with no changes", p, p.Skip)
+	}
+	if g.holdBack(update) || len(update.Changes) != 2 || update.Skip != nil {
+		t.Fatalf("under pressure an existing mirror's update was held back: %+v", update)
+	}
+	if note := g.readyNote(); !strings.Contains(note, "memory pressure") {
+		t.Fatalf("readyNote = %q, want it to mention memory pressure", note)
+	}
+}
+
+func TestCgroupMemoryMaxAndLimitAreSane(t *testing.T) {
+	// Whatever this machine's cgroup says, the reading is either unknown
+	// (0) or a positive number of bytes below 2^60.
+	if c := cgroupMemoryMax(); c >= 1<<60 {
+		t.Fatalf("cgroupMemoryMax = %d, want 0 or a real limit", c)
+	}
+	if heapInUse() == 0 {
+		t.Fatal("heapInUse read 0 bytes in a running process")
+	}
+}
+
+func TestSyncUnderMemoryPressureCreatesNoNewMirrorButKeepsExistingOnesCurrent(t *testing.T) {
+	h := newSyncHarness(t)
+	ctx := context.Background()
+	// An existing mirror, mirrored before the pressure began.
+	existing := exportedService("web", "true")
+	h.export(existing, readyEndpoint)
+	if err := h.s.sync(ctx, queue.ServiceKey("apps", "web")); err != nil {
+		t.Fatal(err)
+	}
+	h.writes()
+
+	guard := &memoryGuard{limit: 100, used: func() uint64 { return 90 }}
+	guard.check(ctx)
+	h.s.memory = guard
+
+	h.export(exportedService("api", "true"), readyEndpoint)
+	err := h.s.sync(ctx, queue.ServiceKey("apps", "api"))
+	if err == nil || !strings.Contains(err.Error(), "memory limit") {
+		t.Fatalf("sync of a new Service under pressure returned %v, want a retry naming the memory limit", err)
+	}
+	if got := h.writes(); len(got) != 0 {
+		t.Fatalf("under pressure a new mirror was written: %v", got)
+	}
+
+	changed := exportedService("web", "true")
+	changed.ResourceVersion, changed.Labels["tier"] = "11", "front"
+	h.export(changed, readyEndpoint)
+	if err := h.s.sync(ctx, queue.ServiceKey("apps", "web")); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.writes(); len(got) == 0 || got[0] != "update services web-east" {
+		t.Fatalf("under pressure the existing mirror's update wrote %v, want it to update services web-east first", got)
+	}
+
+	guard.used = func() uint64 { return 50 }
+	guard.check(ctx)
+	if err := h.s.sync(ctx, queue.ServiceKey("apps", "api")); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.writes(); len(got) == 0 || got[0] != "create services api-east" {
+		t.Fatalf("after the pressure ended the new mirror wrote %v, want create services api-east first", got)
+	}
+}
