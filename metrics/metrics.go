@@ -261,6 +261,7 @@ func (m *Metrics) LocalReachable(ok bool) { m.localReachable.Set(boolFloat(ok)) 
 // RemoteCredentialsValid sets whether the remote API server accepts the
 // credentials.
 func (m *Metrics) RemoteCredentialsValid(ok bool) { m.remoteCredsValid.Set(boolFloat(ok)) }
+
 // MemoryPressure sets whether new mirrors are held back for memory.
 func (m *Metrics) MemoryPressure(on bool) { m.memoryPressure.Set(boolFloat(on)) }
 
