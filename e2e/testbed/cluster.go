@@ -146,7 +146,7 @@ func (c *Cluster) startEtcd(ctx context.Context, clientPort, peerPort int) error
 		return err
 	}
 	client := &http.Client{Timeout: time.Second}
-	return c.waitFor(ctx, c.etcd, "etcd healthy", func() bool {
+	return waitProcess(ctx, c.etcd, "etcd healthy", func() bool {
 		resp, err := client.Get(c.etcdURL + "/health")
 		if err != nil {
 			return false
@@ -210,7 +210,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.waitFor(ctx, c.apiserver, "kube-apiserver ready", func() bool {
+	return waitProcess(ctx, c.apiserver, "kube-apiserver ready", func() bool {
 		resp, err := client.Get(c.Host + "/readyz")
 		if err != nil {
 			return false
@@ -246,32 +246,10 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 	}
 	// The service-account controller making the default namespace's
 	// account shows that the controllers are running.
-	return c.waitFor(ctx, c.controllerManager, "kube-controller-manager running", func() bool {
+	return waitProcess(ctx, c.controllerManager, "kube-controller-manager running", func() bool {
 		_, err := c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil
 	})
-}
-
-// waitFor polls ready every 100ms until it is true, the process exits, or
-// ctx ends (one minute at most).
-func (c *Cluster) waitFor(ctx context.Context, p *Process, what string, ready func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if ready() {
-			return nil
-		}
-		if exited, err := p.Exited(); exited {
-			return fmt.Errorf("%s exited (%v) before %s; see %s", p.Name, err, what, p.LogPath)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w; see %s", what, ctx.Err(), p.LogPath)
-		case <-tick.C:
-		}
-	}
 }
 
 // Stop ends every process of the cluster. It is safe to call more than once.

@@ -150,8 +150,8 @@ func httpGet(url string) (string, error) {
 }
 
 // waitProcess polls ready every 100ms until it is true, the process exits,
-// or a minute (or ctx) runs out. (Cluster.waitFor is the same loop for the
-// control plane.)
+// or a minute (or ctx) runs out; the control plane and the stand-ins both
+// start this way.
 func waitProcess(ctx context.Context, p *Process, what string, ready func() bool) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
