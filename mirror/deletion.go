@@ -59,7 +59,7 @@ func (e *Engine) finishDeletion(ctx context.Context, obj *unstructured.Unstructu
 // them, and the Link's deletion must not wait for them forever.
 func (e *Engine) deleteUnattributed(ctx context.Context) error {
 	for _, obj := range e.local.objects() {
-		if _, _, ok := plan.RemoteOf(obj); ok {
+		if attributed(obj) {
 			continue
 		}
 		var err error
