@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -203,19 +203,27 @@ func (c *Cluster) NotReady() string {
 
 // Service returns the exported remote Service namespace/name from the
 // cache; when both selectors' informers hold a copy (mid-relabel), the
-// newer one. The object is shared with the cache: do not modify it.
+// newer one. It is built anew from the cache's compact copy on each call.
 func (c *Cluster) Service(namespace, name string) (*corev1.Service, bool) {
+	if s := c.cachedService(namespace, name); s != nil {
+		return s.service(), true
+	}
+	return nil, false
+}
+
+// cachedService is Service's lookup, without building the API object.
+func (c *Cluster) cachedService(namespace, name string) *cachedService {
 	key := namespace + "/" + name
-	var newest *corev1.Service
+	var newest *cachedService
 	for _, inf := range c.current().services {
 		if obj, ok, err := inf.GetIndexer().GetByKey(key); err == nil && ok {
-			svc := obj.(*corev1.Service)
-			if newest == nil || resourceVersion(svc) > resourceVersion(newest) {
+			svc := obj.(*cachedService)
+			if newest == nil || parseRV(svc.ResourceVersion) > parseRV(newest.ResourceVersion) {
 				newest = svc
 			}
 		}
 	}
-	return newest, newest != nil
+	return newest
 }
 
 // LiveService reads the Service namespace/name from the API server itself,
@@ -242,9 +250,11 @@ func (c *Cluster) LiveService(ctx context.Context, namespace, name string) (svc 
 	return nil, false, nil
 }
 
-func resourceVersion(o metav1.Object) uint64 {
-	rv, _ := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
-	return rv
+// parseRV reads a resourceVersion as the number every etcd-backed API
+// server issues (0 when it is not one).
+func parseRV(rv string) uint64 {
+	n, _ := strconv.ParseUint(rv, 10, 64)
+	return n
 }
 
 // Services lists the exported remote Services' keys, in namespace (all
@@ -260,7 +270,8 @@ func (c *Cluster) Services(namespace string) []cache.ObjectName {
 			objs, _ = inf.GetIndexer().ByIndex(cache.NamespaceIndex, namespace)
 		}
 		for _, obj := range objs {
-			n := cache.MetaObjectToName(obj.(*corev1.Service))
+			svc := obj.(*cachedService)
+			n := cache.ObjectName{Namespace: svc.Namespace, Name: svc.Name}
 			if !seen[n] {
 				seen[n] = true
 				out = append(out, n)
@@ -277,46 +288,20 @@ func (c *Cluster) Endpoints(namespace, name string) []plan.RemoteEndpoint {
 	objs, _ := c.current().slices.GetIndexer().ByIndex(serviceNameIndex, namespace+"/"+name)
 	var out []plan.RemoteEndpoint
 	for _, obj := range objs {
-		s := obj.(*discoveryv1.EndpointSlice)
-		for _, e := range s.Endpoints {
-			out = append(out, remoteEndpoint(s, e))
-		}
+		out = append(out, obj.(*cachedSlice).Endpoints...)
 	}
 	return out
 }
 
-// remoteEndpoint is what the engine keeps of one endpoint of slice s, with
-// the API's meaning of absent conditions: ready unless it says otherwise,
-// serving as ready when absent, not terminating when absent.
-func remoteEndpoint(s *discoveryv1.EndpointSlice, e discoveryv1.Endpoint) plan.RemoteEndpoint {
-	ready := e.Conditions.Ready == nil || *e.Conditions.Ready
-	ep := plan.RemoteEndpoint{
-		Ready: ready, Serving: ready,
-		Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
-		AddressType: s.AddressType, Addresses: e.Addresses, Ports: s.Ports,
-	}
-	if e.Conditions.Serving != nil {
-		ep.Serving = *e.Conditions.Serving
-	}
-	if e.Hostname != nil {
-		ep.Hostname = *e.Hostname
-	}
-	if e.Zone != nil {
-		ep.Zone = *e.Zone
-	}
-	return ep
-}
-
 func sliceServiceIndex(obj any) ([]string, error) {
-	s := obj.(*discoveryv1.EndpointSlice)
-	if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
-		return []string{s.Namespace + "/" + svc}, nil
+	if s := obj.(*cachedSlice); s.Service != "" {
+		return []string{s.Namespace + "/" + s.Service}, nil
 	}
 	return nil, nil
 }
 
 func enqueueObject(obj any, changed func(namespace, name string)) {
-	if m, ok := tombstoned(obj).(metav1.Object); ok {
+	if m, err := meta.Accessor(tombstoned(obj)); err == nil {
 		changed(m.GetNamespace(), m.GetName())
 	}
 }

@@ -108,13 +108,33 @@ func TestSlimSliceKeepsOnlyWhatTheEngineReads(t *testing.T) {
 		Ports: []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}},
 	}
 	out, _ := slimSlice(in)
-	s := out.(*discoveryv1.EndpointSlice)
-	if s.Annotations != nil || s.Labels["other"] != "" || s.Endpoints[0].NodeName != nil {
-		t.Fatalf("slim slice kept unneeded fields: %+v", s)
+	want := &cachedSlice{Namespace: "ns", Name: "s", Service: "web", Endpoints: []plan.RemoteEndpoint{{
+		Hostname: "h", Ready: true, Serving: true, Addresses: []string{"10.0.0.1"}, Ports: in.Ports}}}
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Fatalf("slim slice (-want +got):\n%s", diff)
 	}
-	if *s.Endpoints[0].Hostname != "h" || !*s.Endpoints[0].Conditions.Ready || s.Labels[discoveryv1.LabelServiceName] != "web" ||
-		len(s.Ports) != 1 || s.Endpoints[0].Addresses[0] != "10.0.0.1" || !*s.Endpoints[0].Conditions.Serving {
-		t.Fatalf("slim slice lost needed fields: %+v", s)
+}
+
+func TestSlimServiceKeepsOnlyWhatTheEngineReads(t *testing.T) {
+	in := svc("gw", "true", "7")
+	in.Annotations = map[string]string{"a": "b"}
+	in.Spec.Selector = map[string]string{"app": "gw"}
+	in.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+	in.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "1.2.3.4"}}
+	in.Spec.Type, in.Spec.ClusterIP = corev1.ServiceTypeClusterIP, "10.0.0.9"
+	in.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}
+	out, _ := slimService(in)
+	got := out.(*cachedService).service()
+	want := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: in.Namespace, Name: in.Name, UID: in.UID, ResourceVersion: in.ResourceVersion,
+			Labels: in.Labels, Annotations: in.Annotations},
+		Spec: corev1.ServiceSpec{Type: in.Spec.Type, ClusterIP: in.Spec.ClusterIP, Ports: in.Spec.Ports},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("cached Service (-want +got):\n%s", diff)
+	}
+	if again, _ := slimService(out); again != out {
+		t.Fatal("slimService changed an already cached Service")
 	}
 }
 

@@ -6,15 +6,39 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/svcmirror/svcmirror/intern"
+	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
-// slimService keeps of a remote Service only what the engine reads: its
-// identity and resourceVersion (copied onto the mirror), labels (the export
-// selectors and the mirror's labels), annotations (copied), deletion mark,
-// and of its spec the type, ClusterIP (headlessness) and ports. Status,
-// managedFields, selector, IP families, session affinity and the rest are
-// dropped, and repeated strings are interned, to keep the cache small.
-// Running it on an already slim Service changes nothing.
+// cachedService is what the remote Service cache keeps of a Service: what
+// the engine reads. Its identity and resourceVersion (copied onto the
+// mirror), labels (the export selectors and the mirror's labels),
+// annotations (copied), deletion mark, and of its spec the type, ClusterIP
+// (headlessness) and ports. Status, managedFields, selector, IP families,
+// session affinity and the rest are dropped; strings are interned and the
+// label and annotation maps kept as intern.Pairs (see intern.Meta), since a
+// remote cluster may export tens of thousands of Services.
+type cachedService struct {
+	intern.Meta
+	Type      corev1.ServiceType
+	ClusterIP string
+	Ports     []corev1.ServicePort
+}
+
+// service returns the cached Service as the API type, in new memory the
+// caller may keep or change.
+func (s *cachedService) service() *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: s.ObjectMeta(),
+		Spec: corev1.ServiceSpec{
+			Type:      s.Type,
+			ClusterIP: s.ClusterIP,
+			Ports:     append([]corev1.ServicePort(nil), s.Ports...),
+		},
+	}
+}
+
+// slimService is the remote Service informers' transform. Running it on
+// an already cached Service changes nothing.
 func slimService(obj any) (any, error) {
 	svc, ok := obj.(*corev1.Service)
 	if !ok {
@@ -24,21 +48,11 @@ func slimService(obj any) (any, error) {
 	for i, p := range svc.Spec.Ports {
 		ports[i] = internPort(p)
 	}
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:         intern.String(svc.Namespace),
-			Name:              intern.String(svc.Name),
-			UID:               svc.UID,
-			ResourceVersion:   svc.ResourceVersion,
-			DeletionTimestamp: svc.DeletionTimestamp,
-			Labels:            intern.Map(svc.Labels),
-			Annotations:       intern.Map(svc.Annotations),
-		},
-		Spec: corev1.ServiceSpec{
-			Type:      corev1.ServiceType(intern.String(string(svc.Spec.Type))),
-			ClusterIP: svc.Spec.ClusterIP,
-			Ports:     ports,
-		},
+	return &cachedService{
+		Meta:      intern.MetaOf(svc),
+		Type:      corev1.ServiceType(intern.String(string(svc.Spec.Type))),
+		ClusterIP: svc.Spec.ClusterIP,
+		Ports:     ports,
 	}, nil
 }
 
@@ -54,40 +68,64 @@ func internPort(p corev1.ServicePort) corev1.ServicePort {
 	return p
 }
 
-// slimSlice keeps of an EndpointSlice only its identity, its Service label,
-// its address type and ports, and each endpoint's addresses, conditions,
-// hostname and zone: what a flat-mode mirror's slices copy. nodeName,
-// targetRef, hints and the rest are dropped (they name remote objects and
-// mean nothing locally), and a remote cluster may hold tens of thousands of
-// slices.
+// cachedSlice is what the remote EndpointSlice cache keeps of a slice:
+// its identity, the Service it belongs to, and its endpoints as the engine
+// reads them (addresses, conditions with the API's defaults applied,
+// hostname, zone, and the slice's address type and ports, shared by every
+// endpoint of the slice). nodeName, targetRef, hints, labels and the rest
+// are dropped: they name remote objects and mean nothing locally, and the
+// cache holds every slice of the remote cluster, exported or not.
+type cachedSlice struct {
+	Namespace, Name string
+	ResourceVersion string
+	// Service is the slice's kubernetes.io/service-name label.
+	Service   string
+	Endpoints []plan.RemoteEndpoint
+}
+
+// GetObjectMeta gives client-go the slice's store key.
+func (s *cachedSlice) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name, ResourceVersion: s.ResourceVersion}
+}
+
+// slimSlice is the remote EndpointSlice informer's transform.
 func slimSlice(obj any) (any, error) {
 	s, ok := obj.(*discoveryv1.EndpointSlice)
 	if !ok {
 		return obj, nil
 	}
-	slim := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:       intern.String(s.Namespace),
-			Name:            s.Name,
-			UID:             s.UID,
-			ResourceVersion: s.ResourceVersion,
-			Labels:          map[string]string{discoveryv1.LabelServiceName: intern.String(s.Labels[discoveryv1.LabelServiceName])},
-		},
-		AddressType: s.AddressType,
-		Ports:       s.Ports,
-		Endpoints:   make([]discoveryv1.Endpoint, len(s.Endpoints)),
+	out := &cachedSlice{
+		Namespace:       intern.String(s.Namespace),
+		Name:            s.Name,
+		ResourceVersion: s.ResourceVersion,
+		Service:         intern.String(s.Labels[discoveryv1.LabelServiceName]),
+		Endpoints:       make([]plan.RemoteEndpoint, len(s.Endpoints)),
 	}
+	addressType := discoveryv1.AddressType(intern.String(string(s.AddressType)))
 	for i, e := range s.Endpoints {
-		slim.Endpoints[i] = discoveryv1.Endpoint{Addresses: e.Addresses, Hostname: e.Hostname, Zone: internPtr(e.Zone), Conditions: e.Conditions}
+		out.Endpoints[i] = remoteEndpoint(addressType, s.Ports, e)
 	}
-	return slim, nil
+	return out, nil
 }
 
-// internPtr interns the string p points to.
-func internPtr(p *string) *string {
-	if p == nil {
-		return nil
+// remoteEndpoint is what the engine keeps of one endpoint, with the API's
+// meaning of absent conditions: ready unless it says otherwise, serving as
+// ready when absent, not terminating when absent.
+func remoteEndpoint(addressType discoveryv1.AddressType, ports []discoveryv1.EndpointPort, e discoveryv1.Endpoint) plan.RemoteEndpoint {
+	ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+	ep := plan.RemoteEndpoint{
+		Ready: ready, Serving: ready,
+		Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
+		AddressType: addressType, Addresses: e.Addresses, Ports: ports,
 	}
-	s := intern.String(*p)
-	return &s
+	if e.Conditions.Serving != nil {
+		ep.Serving = *e.Conditions.Serving
+	}
+	if e.Hostname != nil {
+		ep.Hostname = *e.Hostname
+	}
+	if e.Zone != nil {
+		ep.Zone = intern.String(*e.Zone)
+	}
+	return ep
 }

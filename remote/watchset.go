@@ -77,12 +77,11 @@ func (c *Cluster) newWatchSet(ctx context.Context, cancel context.CancelFunc) *w
 		})
 	}
 	onSlice := func(obj any) {
-		if s, ok := tombstoned(obj).(*discoveryv1.EndpointSlice); ok {
-			svc := s.Labels[discoveryv1.LabelServiceName]
+		if s, ok := tombstoned(obj).(*cachedSlice); ok {
 			// Only exported Services matter; the rest of the cluster's
 			// endpoint churn stays out of the queue.
-			if _, found := c.Service(s.Namespace, svc); found {
-				changed(s.Namespace, svc)
+			if c.cachedService(s.Namespace, s.Service) != nil {
+				changed(s.Namespace, s.Service)
 			}
 		}
 	}

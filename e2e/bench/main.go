@@ -30,6 +30,7 @@ func main() {
 	mode := flag.String("mode", "gateway", "how the sizes' remote Services are exported: gateway (mirrors point at the gateway) or flat (remote-discovery: mirrors get the remote pods' addresses); the failover measurement always uses gateway")
 	flag.IntVar(&opts.Workers, "workers", 64, "parallelism of the benchmark's own writes (the floor, set-up, unexport)")
 	flag.DurationVar(&opts.Quiet, "quiet", 60*time.Second, "how long writes are counted after convergence")
+	flag.BoolVar(&opts.NoFloor, "no-floor", false, "skip the floor (no ratio): for memory and latency figures at large sizes")
 	flag.IntVar(&opts.Changes, "changes", 200, "remote label changes timed for propagation latency")
 	flag.IntVar(&opts.Flaps, "flaps", 100, "remote Services timed going empty and back")
 	flag.Float64Var(&opts.Rate, "rate", 20, "remote changes per second in the latency phases")

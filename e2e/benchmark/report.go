@@ -34,6 +34,15 @@ func ms(d time.Duration) string {
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
+// ratio prints a convergence/floor ratio, or "no floor" for a run that
+// skipped the floor.
+func ratio(floor time.Duration, r float64) string {
+	if floor == 0 {
+		return "no floor"
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // WriteReport prints the results as Markdown tables: the headline figures
@@ -42,8 +51,8 @@ func WriteReport(w io.Writer, results []Result) {
 	fmt.Fprintln(w, "| N | floor | convergence | ratio | writes/service (converging) | writes in quiet period | label change p50 / p99 / max | empty and back p50 / p99 / max | unexport (relabel) | peak RSS | CPU (at convergence) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %d | %s | %s | %.2f× | %.2f | %.0f in %s | %s | %s | %s (%s) | %s | %.1f s (%.1f s) |\n",
-			r.Services, secs(r.Floor()), secs(r.Convergence()), r.Ratio(),
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %.2f | %.0f in %s | %s | %s | %s (%s) | %s | %.1f s (%.1f s) |\n",
+			r.Services, secs(r.Floor()), secs(r.Convergence()), ratio(r.Floor(), r.Ratio()),
 			MirrorWrites(r.ConvergenceWrites())/float64(r.Services),
 			MirrorWrites(r.QuietWrites), r.Quiet.Round(time.Second),
 			r.LabelLatency, r.EmptyLatency,
@@ -56,8 +65,8 @@ func WriteReport(w io.Writer, results []Result) {
 	for _, r := range results {
 		parts := make([]string, len(r.Rounds))
 		for i, round := range r.Rounds {
-			parts[i] = fmt.Sprintf("%s → %s (%.2f×; %.2f; %s)", secs(round.Floor), secs(round.Convergence),
-				round.Ratio(), MirrorWrites(round.Writes)/float64(r.Services), secs(round.FloorDelete))
+			parts[i] = fmt.Sprintf("%s → %s (%s; %.2f; %s)", secs(round.Floor), secs(round.Convergence),
+				ratio(round.Floor, round.Ratio()), MirrorWrites(round.Writes)/float64(r.Services), secs(round.FloorDelete))
 		}
 		fmt.Fprintf(w, "- N=%d: %s\n", r.Services, strings.Join(parts, ", "))
 	}

@@ -51,6 +51,9 @@ type Options struct {
 	Workers int
 	// Quiet is how long writes are counted after convergence.
 	Quiet time.Duration
+	// NoFloor skips the floor (no ratio is reported): a memory or latency
+	// measurement at a large size then takes minutes less.
+	NoFloor bool
 	// Changes is how many remote label changes the latency phase makes, at
 	// Rate per second; Flaps how many Services go empty and back, at Rate.
 	Changes, Flaps int
@@ -262,9 +265,11 @@ func (r *sizeRun) measureRound(ctx context.Context, last bool) error {
 		return err
 	}
 	r.res.Rounds = append(r.res.Rounds, Round{})
-	r.logf("round %d: floor", r.round)
-	if err := r.measureFloor(ctx); err != nil {
-		return fmt.Errorf("floor: %w", err)
+	if !r.opts.NoFloor {
+		r.logf("round %d: floor", r.round)
+		if err := r.measureFloor(ctx); err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
 	}
 	return r.measureDaemon(ctx, last)
 }
