@@ -117,11 +117,42 @@ func (m *Meta) ObjectMeta() metav1.ObjectMeta {
 	}
 }
 
-// GetObjectMeta makes a cached object with a Meta usable where client-go
-// needs metadata: its store keys (namespace/name) and its delete
-// tombstones. It carries the identity only; labels and annotations are
-// left out, so that computing a key builds no maps.
-func (m *Meta) GetObjectMeta() metav1.Object {
-	return &metav1.ObjectMeta{Namespace: m.Namespace, Name: m.Name, UID: m.UID,
-		ResourceVersion: m.ResourceVersion, DeletionTimestamp: m.DeletionTimestamp}
+// Meta is a metav1.Object, so that client-go's stores and event handlers
+// and the engine's ownership rules take a cached object as it is. The
+// label and annotation getters build a new map on each call (short-lived:
+// nothing keeps them); the setters of fields Meta does not keep drop the
+// value.
+var _ metav1.Object = &Meta{}
+
+func (m *Meta) GetNamespace() string                  { return m.Namespace }
+func (m *Meta) SetNamespace(ns string)                { m.Namespace = ns }
+func (m *Meta) GetName() string                       { return m.Name }
+func (m *Meta) SetName(name string)                   { m.Name = name }
+func (m *Meta) GetGenerateName() string               { return "" }
+func (m *Meta) SetGenerateName(string)                {}
+func (m *Meta) GetUID() types.UID                     { return m.UID }
+func (m *Meta) SetUID(uid types.UID)                  { m.UID = uid }
+func (m *Meta) GetResourceVersion() string            { return m.ResourceVersion }
+func (m *Meta) SetResourceVersion(rv string)          { m.ResourceVersion = rv }
+func (m *Meta) GetGeneration() int64                  { return 0 }
+func (m *Meta) SetGeneration(int64)                   {}
+func (m *Meta) GetSelfLink() string                   { return "" }
+func (m *Meta) SetSelfLink(string)                    {}
+func (m *Meta) GetCreationTimestamp() metav1.Time     { return metav1.Time{} }
+func (m *Meta) SetCreationTimestamp(metav1.Time)      {}
+func (m *Meta) GetDeletionTimestamp() *metav1.Time    { return m.DeletionTimestamp }
+func (m *Meta) SetDeletionTimestamp(t *metav1.Time)   { m.DeletionTimestamp = t }
+func (m *Meta) GetDeletionGracePeriodSeconds() *int64 { return nil }
+func (m *Meta) SetDeletionGracePeriodSeconds(*int64)  {}
+func (m *Meta) GetLabels() map[string]string          { return m.Labels.Map() }
+func (m *Meta) SetLabels(l map[string]string)         { m.Labels = PairsOf(l) }
+func (m *Meta) GetAnnotations() map[string]string     { return m.Annotations.Map() }
+func (m *Meta) SetAnnotations(a map[string]string)    { m.Annotations = PairsOf(a) }
+func (m *Meta) GetFinalizers() []string               { return nil }
+func (m *Meta) SetFinalizers([]string)                {}
+func (m *Meta) GetOwnerReferences() []metav1.OwnerReference {
+	return nil
 }
+func (m *Meta) SetOwnerReferences([]metav1.OwnerReference)    {}
+func (m *Meta) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
+func (m *Meta) SetManagedFields([]metav1.ManagedFieldsEntry)  {}

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/klog/v2"
@@ -64,12 +62,12 @@ func (e *Engine) deleteUnattributed(ctx context.Context) error {
 		}
 		var err error
 		switch o := obj.(type) {
-		case *corev1.Service:
-			err = e.local.services.delete(ctx, o, causeLinkDeleted)
-		case *corev1.Endpoints:
-			err = e.local.endpoints.delete(ctx, o, causeLinkDeleted)
-		case *discoveryv1.EndpointSlice:
-			err = e.local.slices.delete(ctx, o, causeLinkDeleted)
+		case *cachedService:
+			err = e.local.services.delete(ctx, o.api(), causeLinkDeleted)
+		case *cachedEndpoints:
+			err = e.local.endpoints.delete(ctx, o.api(), causeLinkDeleted)
+		case *cachedSlice:
+			err = e.local.slices.delete(ctx, o.api(), causeLinkDeleted)
 		}
 		if err != nil {
 			return err

@@ -64,15 +64,15 @@ func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.M
 	return &localState{
 		inf: inf,
 		services: &writer[*corev1.Service]{
-			kind: plan.KindService, recent: newRecentWrites[*corev1.Service](), metrics: m,
+			kind: plan.KindService, own: plan.OwnService, recent: newRecentWrites[*corev1.Service](), metrics: m,
 			client: func(ns string) objectClient[*corev1.Service] { return client.CoreV1().Services(ns) },
 		},
 		endpoints: &writer[*corev1.Endpoints]{
-			kind: plan.KindEndpoints, recent: newRecentWrites[*corev1.Endpoints](), metrics: m,
+			kind: plan.KindEndpoints, own: plan.OwnEndpoints, recent: newRecentWrites[*corev1.Endpoints](), metrics: m,
 			client: func(ns string) objectClient[*corev1.Endpoints] { return client.CoreV1().Endpoints(ns) },
 		},
 		slices: &writer[*discoveryv1.EndpointSlice]{
-			kind: plan.KindEndpointSlice, recent: newGroupedRecentWrites(sliceServiceKey), metrics: m,
+			kind: plan.KindEndpointSlice, own: plan.OwnSlice, recent: newGroupedRecentWrites(sliceServiceKey), metrics: m,
 			client: func(ns string) objectClient[*discoveryv1.EndpointSlice] {
 				return client.DiscoveryV1().EndpointSlices(ns)
 			},
@@ -81,9 +81,12 @@ func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.M
 }
 
 func sliceServiceIndexFunc(obj any) ([]string, error) {
-	s := obj.(*discoveryv1.EndpointSlice)
-	if s.Labels[discoveryv1.LabelServiceName] != "" {
-		return []string{sliceServiceKey(s)}, nil
+	s, ok := obj.(*cachedSlice)
+	if !ok {
+		return nil, nil
+	}
+	if svc, _ := s.Labels.Get(discoveryv1.LabelServiceName); svc != "" {
+		return []string{s.Namespace + "/" + svc}, nil
 	}
 	return nil, nil
 }
@@ -94,8 +97,11 @@ func sliceServiceKey(s *discoveryv1.EndpointSlice) string {
 }
 
 func headlessParentIndexFunc(obj any) ([]string, error) {
-	svc := obj.(*corev1.Service)
-	if p := svc.Labels[plan.LabelHeadlessMirrorSvcName]; p != "" {
+	svc, ok := obj.(*cachedService)
+	if !ok {
+		return nil, nil
+	}
+	if p, _ := svc.Labels.Get(plan.LabelHeadlessMirrorSvcName); p != "" {
 		return []string{svc.Namespace + "/" + p}, nil
 	}
 	return nil, nil
@@ -122,7 +128,7 @@ func freshest[T object](store cache.Store, recent *recentWrites[T], namespace, n
 	item, found, _ := store.GetByKey(key)
 	var cached T
 	if found {
-		cached = item.(T)
+		cached, found = fromCache[T](item)
 	}
 	obj, ok := recent.resolve(key, cached, found)
 	if !ok {
@@ -139,7 +145,7 @@ func (l *localState) slicesOf(namespace, service string) []*discoveryv1.Endpoint
 	keys := map[string]bool{}
 	objs, _ := l.inf.Slices.GetIndexer().ByIndex(sliceServiceIndex, namespace+"/"+service)
 	for _, obj := range objs {
-		keys[objectKey(obj.(*discoveryv1.EndpointSlice))] = true
+		keys[objectKey(obj.(metav1.Object))] = true
 	}
 	for _, k := range l.slices.recent.keysIn(namespace + "/" + service) {
 		keys[k] = true
@@ -176,7 +182,7 @@ func (l *localState) observe(namespace, mirrorName string, names []string) plan.
 	add(mirrorName)
 	objs, _ := l.inf.Services.GetIndexer().ByIndex(headlessParentIndex, namespace+"/"+mirrorName)
 	for _, obj := range objs {
-		add(obj.(*corev1.Service).Name)
+		add(obj.(metav1.Object).GetName())
 	}
 	return local
 }
@@ -187,7 +193,8 @@ func (l *localState) namespaceExists(name string) bool {
 	return found
 }
 
-// objects lists every cached mirror object of this link.
+// objects lists every cached mirror object of this link, in the caches'
+// compact forms (localcache.go).
 func (l *localState) objects() []metav1.Object {
 	var out []metav1.Object
 	for _, store := range []cache.Store{l.inf.Services.GetStore(), l.inf.Endpoints.GetStore(), l.inf.Slices.GetStore()} {
@@ -210,65 +217,20 @@ func (l *localState) addHandlers(enqueue func(metav1.Object)) {
 func localHandler[T object](recent *recentWrites[T], enqueue func(metav1.Object)) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if o, ok := obj.(T); ok && !recent.observed(o, false) {
+			if o, ok := obj.(metav1.Object); ok && !recent.observed(o, false) {
 				enqueue(o)
 			}
 		},
 		UpdateFunc: func(_, obj any) {
-			if o, ok := obj.(T); ok && !recent.observed(o, false) {
+			if o, ok := obj.(metav1.Object); ok && !recent.observed(o, false) {
 				enqueue(o)
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if o, ok := tombstoned(obj).(T); ok && !recent.observed(o, true) {
+			if o, ok := tombstoned(obj).(metav1.Object); ok && !recent.observed(o, true) {
 				enqueue(o)
 			}
 		},
-	}
-}
-
-// slimLocal keeps cached mirror objects small: managedFields and a
-// Service's status go (never read, and an update carries no status), and
-// the repeated strings are interned: a mirror's name, namespace, labels and
-// annotations appear on its Service, Endpoints and slices and, for the
-// copied annotations, in the remote cache too. The rest of the object is
-// kept whole, since an update is the cached object with the owned fields
-// replaced: dropping, say, finalizers or ipFamilies there would write them.
-func slimLocal(obj any) (any, error) {
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return obj, nil
-	}
-	m.SetManagedFields(nil)
-	m.SetNamespace(intern.String(m.GetNamespace()))
-	m.SetName(intern.String(m.GetName()))
-	m.SetLabels(intern.Map(m.GetLabels()))
-	m.SetAnnotations(intern.Map(m.GetAnnotations()))
-	switch o := obj.(type) {
-	case *corev1.Service:
-		o.Status = corev1.ServiceStatus{}
-	case *corev1.Endpoints:
-		// Gateway-mode Endpoints all name the same gateway IPs and ports.
-		for i := range o.Subsets {
-			internAddresses(o.Subsets[i].Addresses)
-			internAddresses(o.Subsets[i].NotReadyAddresses)
-			for j := range o.Subsets[i].Ports {
-				o.Subsets[i].Ports[j].Name = intern.String(o.Subsets[i].Ports[j].Name)
-			}
-		}
-	case *discoveryv1.EndpointSlice:
-		for i := range o.Endpoints {
-			for j, a := range o.Endpoints[i].Addresses {
-				o.Endpoints[i].Addresses[j] = intern.String(a)
-			}
-		}
-	}
-	return obj, nil
-}
-
-func internAddresses(as []corev1.EndpointAddress) {
-	for i := range as {
-		as[i].IP = intern.String(as[i].IP)
 	}
 }
 

@@ -80,10 +80,7 @@ func resourceVersion(o metav1.Object) uint64 {
 
 // wrote records an object returned by a create or update.
 func (w *recentWrites[T]) wrote(obj T) {
-	// An API server's answer carries managedFields and fresh copies of
-	// every string: thousands of writes are in flight while a large link
-	// converges, so keep them as slim as the cache keeps its copies.
-	_, _ = slimLocal(obj)
+	slimWritten(obj)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.set(objectKey(obj), recentWrite[T]{obj: obj, rv: resourceVersion(obj)})
@@ -122,7 +119,7 @@ func (w *recentWrites[T]) resolve(key string, cached T, found bool) (T, bool) {
 // observed is told of every informer event for an object; it reports
 // whether the event is the echo of our own latest write (or delete), and
 // forgets writes the cache has caught up with.
-func (w *recentWrites[T]) observed(obj T, deleted bool) (echo bool) {
+func (w *recentWrites[T]) observed(obj metav1.Object, deleted bool) (echo bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	key := objectKey(obj)

@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,18 +107,20 @@ func (h *syncHarness) export(svc *corev1.Service, eps ...plan.RemoteEndpoint) {
 	h.remote.services[key], h.remote.live[key], h.remote.endpoints[key] = svc, svc, eps
 }
 
-// cache puts objects in the local informers' indexers.
+// cache puts objects in the local informers' indexers, in the compact
+// form the informers' transform gives them.
 func (h *syncHarness) cache(t *testing.T, objs ...metav1.Object) {
 	t.Helper()
 	for _, o := range objs {
 		var err error
-		switch o := o.(type) {
+		cached, _ := slimLocal(o.(runtime.Object).DeepCopyObject())
+		switch o.(type) {
 		case *corev1.Service:
-			err = h.inf.Services.GetIndexer().Add(o)
+			err = h.inf.Services.GetIndexer().Add(cached)
 		case *corev1.Endpoints:
-			err = h.inf.Endpoints.GetIndexer().Add(o)
+			err = h.inf.Endpoints.GetIndexer().Add(cached)
 		case *discoveryv1.EndpointSlice:
-			err = h.inf.Slices.GetIndexer().Add(o)
+			err = h.inf.Slices.GetIndexer().Add(cached)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -388,5 +391,49 @@ func TestSyncStopsAtTheFirstFailedWrite(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"create services web-east"}, h.writes()); diff != "" {
 		t.Fatalf("writes (-want +got):\n%s", diff)
+	}
+}
+
+// The local cache keeps only what the plan compares, so an update must
+// write the live object with our fields set: a finalizer someone added and
+// the fields the API server assigned survive it.
+func TestUpdateWritesTheLiveObjectWithOurFieldsKeepingWhatTheCacheLeavesOut(t *testing.T) {
+	remote := exportedService("web", "true")
+	d, err := plan.DesiredWith(newSyncHarness(t).s.conn.snapshot().Link, plan.RemoteState{Service: remote, Endpoints: []plan.RemoteEndpoint{readyEndpoint}},
+		plan.ModeGateway, plan.Gateway{Addresses: []plan.GatewayAddress{{IP: "192.0.2.10", Alive: true}}}, plan.DefaultOutput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := d.Service.DeepCopy()
+	live.UID, live.ResourceVersion = "uid-1", "5"
+	live.Finalizers = []string{"example.com/keep"}
+	live.Spec.ClusterIP, live.Spec.ClusterIPs = "10.96.0.7", []string{"10.96.0.7"}
+	live.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+	h := newSyncHarness(t, live, d.Endpoints, d.Slices[0])
+	h.cache(t, live, d.Endpoints, d.Slices[0])
+
+	changed := remote.DeepCopy()
+	changed.ResourceVersion, changed.Labels["tier"] = "11", "front"
+	h.export(changed, readyEndpoint)
+	if err := h.s.sync(context.Background(), queue.ServiceKey("apps", "web")); err != nil {
+		t.Fatal(err)
+	}
+	var written *corev1.Service
+	for _, a := range h.local.Actions() {
+		if u, ok := a.(k8stesting.UpdateAction); ok && a.GetResource().Resource == "services" {
+			written = u.GetObject().(*corev1.Service)
+		}
+	}
+	if written == nil {
+		t.Fatalf("no Service update among %v", h.writes())
+	}
+	if written.Labels["tier"] != "front" {
+		t.Errorf("the update's labels %v lack the remote's new label", written.Labels)
+	}
+	if !slices.Equal(written.Finalizers, live.Finalizers) || written.Spec.ClusterIP != "10.96.0.7" ||
+		!slices.Equal(written.Spec.ClusterIPs, live.Spec.ClusterIPs) || !slices.Equal(written.Spec.IPFamilies, live.Spec.IPFamilies) ||
+		written.UID != live.UID || written.ResourceVersion != live.ResourceVersion {
+		t.Errorf("the update dropped what the cache leaves out: finalizers %v, clusterIP %q %v, ipFamilies %v, uid %q, rv %q",
+			written.Finalizers, written.Spec.ClusterIP, written.Spec.ClusterIPs, written.Spec.IPFamilies, written.UID, written.ResourceVersion)
 	}
 }

@@ -32,8 +32,11 @@ type object interface {
 // overlay and the write metrics up to date. It decides nothing: the plan
 // did.
 type writer[T object] struct {
-	kind    plan.Kind
-	client  func(namespace string) objectClient[T]
+	kind   plan.Kind
+	client func(namespace string) objectClient[T]
+	// own sets a planned update's owned fields on the live object (one of
+	// plan.OwnService, OwnEndpoints, OwnSlice).
+	own     func(live, planned T) T
 	recent  *recentWrites[T]
 	metrics *metrics.Metrics
 }
@@ -100,15 +103,30 @@ func (w *writer[T]) create(ctx context.Context, obj T, cause string) (T, error) 
 	return out, nil
 }
 
-// update writes obj, a copy of the existing object with our fields set.
-func (w *writer[T]) update(ctx context.Context, obj T, cause string) (T, error) {
+// update writes planned, a copy of the cached object with our fields set.
+// The cache keeps only the fields the plan compares (localcache.go), so
+// what is written is the live object, read now, with those fields set:
+// nothing someone else added to it, nor a field the API server assigned,
+// is dropped. The read costs a GET; updates are rare next to creates.
+func (w *writer[T]) update(ctx context.Context, planned T, cause string) (T, error) {
 	var zero T
-	out, err := w.client(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{})
+	ns, name := planned.GetNamespace(), planned.GetName()
+	live, err := w.client(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return zero, fmt.Errorf("read %s %s/%s to update it: %w", w.kind, ns, name, err)
+	}
+	if live.GetUID() != planned.GetUID() {
+		return zero, fmt.Errorf("update %s %s/%s: it was replaced since it was read", w.kind, ns, name)
+	}
+	if why := plan.Conflict(live, planned); why != "" {
+		return zero, &conflictError{w.kind, ns, name, why}
+	}
+	out, err := w.client(ns).Update(ctx, w.own(live, planned), metav1.UpdateOptions{})
 	if apierrors.IsInvalid(err) {
-		return zero, &invalidError{w.kind, obj.GetNamespace(), obj.GetName(), err}
+		return zero, &invalidError{w.kind, ns, name, err}
 	}
 	if err != nil {
-		return zero, fmt.Errorf("update %s %s/%s: %w", w.kind, obj.GetNamespace(), obj.GetName(), err)
+		return zero, fmt.Errorf("update %s %s/%s: %w", w.kind, ns, name, err)
 	}
 	w.wrote(ctx, out, "update", cause)
 	return out, nil

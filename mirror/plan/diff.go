@@ -69,6 +69,13 @@ func PlanService(desired, existing *corev1.Service) (Action, *corev1.Service) {
 	if action != ActionUpdate {
 		return action, picked(action, desired, existing)
 	}
+	return ActionUpdate, OwnService(existing, desired)
+}
+
+// OwnService returns a copy of existing with desired's owned fields (see
+// PlanService): the object an update writes. The engine applies it to the
+// live object, since its cache keeps only the fields the plan compares.
+func OwnService(existing, desired *corev1.Service) *corev1.Service {
 	out := existing.DeepCopy()
 	out.Labels = maps.Clone(desired.Labels)
 	out.Annotations = maps.Clone(desired.Annotations)
@@ -78,7 +85,7 @@ func PlanService(desired, existing *corev1.Service) (Action, *corev1.Service) {
 		out.Spec.ExternalName = ""
 	}
 	out.Spec.Ports = copyPorts(desired.Spec.Ports)
-	return ActionUpdate, out
+	return out
 }
 
 // decide is the decision table every Plan function shares (PlanService's
@@ -131,11 +138,16 @@ func PlanEndpoints(desired, existing *corev1.Endpoints) (Action, *corev1.Endpoin
 	if action := decide(desired, existing, nil, endpointsInSync); action != ActionUpdate {
 		return action, picked(action, desired, existing)
 	}
+	return ActionUpdate, OwnEndpoints(existing, desired)
+}
+
+// OwnEndpoints is OwnService for Endpoints.
+func OwnEndpoints(existing, desired *corev1.Endpoints) *corev1.Endpoints {
 	out := existing.DeepCopy()
 	out.Labels = maps.Clone(desired.Labels)
 	out.Annotations = maps.Clone(desired.Annotations)
 	out.Subsets = desired.DeepCopy().Subsets
-	return ActionUpdate, out
+	return out
 }
 
 func isHeadless(svc *corev1.Service) bool { return svc.Spec.ClusterIP == corev1.ClusterIPNone }

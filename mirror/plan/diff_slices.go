@@ -23,12 +23,17 @@ func PlanSlice(desired, existing *discoveryv1.EndpointSlice) (Action, *discovery
 	if action := decide(desired, existing, recreate, slicesInSync); action != ActionUpdate {
 		return action, picked(action, desired, existing)
 	}
+	return ActionUpdate, OwnSlice(existing, desired)
+}
+
+// OwnSlice is OwnService for EndpointSlices.
+func OwnSlice(existing, desired *discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
 	out := existing.DeepCopy()
 	out.Labels = maps.Clone(desired.Labels)
 	out.Annotations = maps.Clone(desired.Annotations)
 	d := desired.DeepCopy()
 	out.Endpoints, out.Ports = d.Endpoints, d.Ports
-	return ActionUpdate, out
+	return out
 }
 
 // slicesInSync compares a slice's owned fields. The API server defaults a
