@@ -4,7 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -24,18 +25,22 @@ type LocalInformers struct {
 }
 
 // NewLocalInformers makes the local informers for cluster's mirrors.
+// They carry no namespace index (a factory's informers get one): nothing
+// looks mirrors up by namespace, and an index entry per object is memory.
 func NewLocalInformers(client kubernetes.Interface, cluster string) LocalInformers {
 	selector := plan.LocalSelector(cluster).String()
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-		informers.WithTransform(slimLocal))
-	nsFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(slimNamespace))
-	return LocalInformers{
-		Services:   factory.Core().V1().Services().Informer(),
-		Endpoints:  factory.Core().V1().Endpoints().Informer(),
-		Slices:     factory.Discovery().V1().EndpointSlices().Informer(),
-		Namespaces: nsFactory.Core().V1().Namespaces().Informer(),
+	tweak := func(o *metav1.ListOptions) { o.LabelSelector = selector }
+	inf := LocalInformers{
+		Services:   coreinformers.NewFilteredServiceInformer(client, metav1.NamespaceAll, 0, cache.Indexers{}, tweak),
+		Endpoints:  coreinformers.NewFilteredEndpointsInformer(client, metav1.NamespaceAll, 0, cache.Indexers{}, tweak),
+		Slices:     discoveryinformers.NewFilteredEndpointSliceInformer(client, metav1.NamespaceAll, 0, cache.Indexers{}, tweak),
+		Namespaces: coreinformers.NewNamespaceInformer(client, 0, cache.Indexers{}),
 	}
+	for _, i := range []cache.SharedIndexInformer{inf.Services, inf.Endpoints, inf.Slices} {
+		_ = i.SetTransform(slimLocal) // fails only once started
+	}
+	_ = inf.Namespaces.SetTransform(slimNamespace)
+	return inf
 }
 
 // localState is the local side: the caches, the overlay of our own writes

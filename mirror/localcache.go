@@ -3,7 +3,6 @@ package mirror
 import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/svcmirror/svcmirror/intern"
 )
@@ -127,19 +126,4 @@ func fromCache[T object](item any) (T, bool) {
 	}
 	var zero T
 	return zero, false
-}
-
-// slimWritten trims an object the API server returned for a write before
-// the recent-writes overlay keeps it until the cache shows it: thousands
-// are in flight while a large link converges, and the answer carries
-// managedFields and fresh copies of every string.
-func slimWritten(o metav1.Object) {
-	o.SetManagedFields(nil)
-	o.SetNamespace(intern.String(o.GetNamespace()))
-	o.SetName(intern.String(o.GetName()))
-	o.SetLabels(intern.Map(o.GetLabels()))
-	o.SetAnnotations(intern.Map(o.GetAnnotations()))
-	if svc, ok := o.(*corev1.Service); ok {
-		svc.Status = corev1.ServiceStatus{}
-	}
 }

@@ -17,7 +17,7 @@ import (
 // Resource versions are compared as numbers. The API treats them as
 // opaque, but every etcd-backed API server issues increasing integers; an
 // unparsable one makes the cache copy win, which is merely slower.
-type recentWrites[T metav1.Object] struct {
+type recentWrites[T object] struct {
 	mu sync.Mutex
 	m  map[string]recentWrite[T]
 	// group, when set, files every key under a group (the Service of an
@@ -27,19 +27,24 @@ type recentWrites[T metav1.Object] struct {
 	groups map[string]map[string]bool
 }
 
-type recentWrite[T metav1.Object] struct {
-	obj     T
+type recentWrite[T object] struct {
+	// obj is the written object in the local cache's compact form
+	// (localcache.go): thousands of writes are in flight while a large
+	// link converges, and the API server's answer is several times the
+	// size.
+	obj     any
+	group   string
 	rv      uint64
 	deleted bool
 }
 
-func newRecentWrites[T metav1.Object]() *recentWrites[T] {
+func newRecentWrites[T object]() *recentWrites[T] {
 	return &recentWrites[T]{m: map[string]recentWrite[T]{}}
 }
 
 // newGroupedRecentWrites is newRecentWrites with keysIn answering for the
 // groups group names.
-func newGroupedRecentWrites[T metav1.Object](group func(T) string) *recentWrites[T] {
+func newGroupedRecentWrites[T object](group func(T) string) *recentWrites[T] {
 	return &recentWrites[T]{m: map[string]recentWrite[T]{}, group: group, groups: map[string]map[string]bool{}}
 }
 
@@ -47,7 +52,7 @@ func newGroupedRecentWrites[T metav1.Object](group func(T) string) *recentWrites
 func (w *recentWrites[T]) set(key string, r recentWrite[T]) {
 	w.m[key] = r
 	if w.group != nil {
-		g := w.group(r.obj)
+		g := r.group
 		if w.groups[g] == nil {
 			w.groups[g] = map[string]bool{}
 		}
@@ -63,7 +68,7 @@ func (w *recentWrites[T]) forget(key string) {
 	}
 	delete(w.m, key)
 	if w.group != nil {
-		g := w.group(r.obj)
+		g := r.group
 		delete(w.groups[g], key)
 		if len(w.groups[g]) == 0 {
 			delete(w.groups, g)
@@ -80,17 +85,26 @@ func resourceVersion(o metav1.Object) uint64 {
 
 // wrote records an object returned by a create or update.
 func (w *recentWrites[T]) wrote(obj T) {
-	slimWritten(obj)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.set(objectKey(obj), recentWrite[T]{obj: obj, rv: resourceVersion(obj)})
+	w.record(obj, false)
 }
 
 // deletedObject records that obj (as last seen) was deleted.
 func (w *recentWrites[T]) deletedObject(obj T) {
+	w.record(obj, true)
+}
+
+func (w *recentWrites[T]) record(obj T, deleted bool) {
+	r := recentWrite[T]{rv: resourceVersion(obj), deleted: deleted}
+	if w.group != nil {
+		r.group = w.group(obj)
+	}
+	key := objectKey(obj)
+	if !deleted {
+		r.obj, _ = slimLocal(obj)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.set(objectKey(obj), recentWrite[T]{obj: obj, rv: resourceVersion(obj), deleted: true})
+	w.set(key, r)
 }
 
 // resolve returns the freshest known state of the object at key, given
@@ -113,7 +127,7 @@ func (w *recentWrites[T]) resolve(key string, cached T, found bool) (T, bool) {
 		var zero T
 		return zero, false
 	}
-	return r.obj, true
+	return fromCache[T](r.obj)
 }
 
 // observed is told of every informer event for an object; it reports

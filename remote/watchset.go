@@ -7,6 +7,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
+	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
@@ -56,10 +57,11 @@ func (c *Cluster) newWatchSet(ctx context.Context, cancel context.CancelFunc) *w
 
 	// Every Service's EndpointSlices, reduced to the fields the engine reads:
 	// a remote cluster can hold many more of these than exported Services.
-	sliceFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName }),
-		informers.WithTransform(slimSlice))
-	ws.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
+	// No namespace index (a factory's informers get one): slices are only
+	// looked up by Service, and an index entry per slice is memory.
+	ws.slices = discoveryinformers.NewFilteredEndpointSliceInformer(c.client, metav1.NamespaceAll, 0, cache.Indexers{},
+		func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName })
+	_ = ws.slices.SetTransform(slimSlice) // fails only once started
 	if err := ws.slices.AddIndexers(cache.Indexers{serviceNameIndex: sliceServiceIndex}); err != nil {
 		logger.Error(err, "Adding EndpointSlice index") // only fails once started
 	}
