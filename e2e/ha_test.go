@@ -293,6 +293,20 @@ func (p *cutProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.isCut = true
+	p.closeAll()
+}
+
+// drop closes every open connection but goes on accepting new ones, as a
+// load balancer or NAT that forgets its connections would: the client
+// reconnects at once, and its watches start again where they were.
+func (p *cutProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closeAll()
+}
+
+// closeAll closes every relayed connection; p.mu is held.
+func (p *cutProxy) closeAll() {
 	for c := range p.conns {
 		c.Close()
 	}

@@ -44,6 +44,13 @@ type Options struct {
 	// AuditLog makes the API server log every write (create, update, patch,
 	// delete) to <Dir>/audit.log; AuditWrites reads it.
 	AuditLog bool
+	// AuditReads makes the audit log record every list and watch too,
+	// with its request URI (the resourceVersion and sendInitialEvents a
+	// client asked for); AuditReads reads them. It implies AuditLog.
+	AuditReads bool
+	// APIServerFlags are extra kube-apiserver flags, passed after the test
+	// bed's own (a flag given twice takes the later value).
+	APIServerFlags []string
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -195,13 +202,14 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		// that the tests and the benchmark read. Nothing here needs them.
 		"--endpoint-reconciler-type=none",
 	}
-	if c.opts.AuditLog {
+	if c.opts.AuditLog || c.opts.AuditReads {
 		policy := filepath.Join(c.Dir, "audit-policy.yaml")
-		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		if err := os.WriteFile(policy, []byte(auditPolicyFor(c.opts.AuditReads)), 0o600); err != nil {
 			return err
 		}
 		args = append(args, "--audit-policy-file="+policy, "--audit-log-path="+c.auditLogPath(), "--audit-log-format=json")
 	}
+	args = append(args, c.opts.APIServerFlags...)
 	var err error
 	if c.apiserver, err = StartProcess("kube-apiserver", filepath.Join(c.bins, "kube-apiserver"), args, filepath.Join(c.Dir, "kube-apiserver.log")); err != nil {
 		return err

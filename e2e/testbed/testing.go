@@ -38,6 +38,32 @@ func cleanupCluster(t testing.TB, c *Cluster, dir string) {
 // WithAuditLog makes the API server log every write (see AuditWrites).
 func WithAuditLog() func(*Options) { return func(o *Options) { o.AuditLog = true } }
 
+// WithAuditReads makes the API server log every list and watch as well as
+// every write (see AuditReads).
+func WithAuditReads() func(*Options) {
+	return func(o *Options) { o.AuditLog, o.AuditReads = true, true }
+}
+
+// WithAPIServerFlags passes extra flags to the API server (see
+// Options.APIServerFlags).
+func WithAPIServerFlags(flags ...string) func(*Options) {
+	return func(o *Options) { o.APIServerFlags = append(o.APIServerFlags, flags...) }
+}
+
+// OnCluster applies opts only to the cluster named name, for StartAll's
+// clusters that should differ (e.g. only the target's API server
+// configured for a fault).
+func OnCluster(name string, opts ...func(*Options)) func(*Options) {
+	return func(o *Options) {
+		if o.Name != name {
+			return
+		}
+		for _, opt := range opts {
+			opt(o)
+		}
+	}
+}
+
 // WithAddress makes the cluster's API server listen on and advertise ip.
 func WithAddress(ip string) func(*Options) {
 	return func(o *Options) { o.Address = ip }
