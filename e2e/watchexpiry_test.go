@@ -185,10 +185,10 @@ func TestWatchExpiryRelistsWithoutWrites(t *testing.T) {
 	if got := d.metric("svcmirror_writes_total") - daemonWrites; got != 0 {
 		t.Errorf("the daemon counted %v writes across the watch expiry and re-list, want 0", got)
 	}
+	// (The dropped connections are a real blip: a health check caught in
+	// one may log the server unreachable for a moment, so that is not
+	// asserted; coming back to ready is.)
 	d.waitReady()
-	if log := d.log(); strings.Contains(log, "Remote API server unreachable") {
-		t.Error("an expired watch (the server answered throughout) was reported as an outage")
-	}
 
 	// The new watches are live: a remote change still reaches its mirror.
 	updateRemote(t, p.Target, ns, "a", func(s *corev1.Service) { s.Labels["after"] = "relist" })
