@@ -1,8 +1,11 @@
 package mirror
 
 import (
+	"sync"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/svcmirror/svcmirror/intern"
 )
@@ -97,16 +100,49 @@ func slimLocal(obj any) (any, error) {
 				o.Subsets[i].Ports[j].Name = intern.String(o.Subsets[i].Ports[j].Name)
 			}
 		}
-		return &cachedEndpoints{Meta: intern.MetaOf(o), Subsets: o.Subsets}, nil
+		return &cachedEndpoints{Meta: intern.MetaOf(o), Subsets: lastSubsets.share(o.Subsets)}, nil
 	case *discoveryv1.EndpointSlice:
 		for i := range o.Endpoints {
 			for j, a := range o.Endpoints[i].Addresses {
 				o.Endpoints[i].Addresses[j] = intern.String(a)
 			}
 		}
-		return &cachedSlice{Meta: intern.MetaOf(o), AddressType: o.AddressType, Endpoints: o.Endpoints, Ports: o.Ports}, nil
+		return &cachedSlice{Meta: intern.MetaOf(o), AddressType: o.AddressType,
+			Endpoints: lastSliceEndpoints.share(o.Endpoints), Ports: lastSlicePorts.share(o.Ports)}, nil
 	}
 	return obj, nil
+}
+
+// Every gateway-mode mirror of a link has the same Endpoints subsets and
+// the same slice endpoints and ports (the gateway's): a body equal to the
+// last one cached is stored as that one, so ten thousand mirrors hold one
+// copy. Remembering only the last body costs nothing when bodies differ
+// (flat mode) and never grows. Sharing is safe because nothing changes a
+// cached object: api() returns deep copies.
+var (
+	lastSubsets        = &lastBody[corev1.EndpointSubset]{}
+	lastSliceEndpoints = &lastBody[discoveryv1.Endpoint]{}
+	lastSlicePorts     = &lastBody[discoveryv1.EndpointPort]{}
+)
+
+// lastBody remembers the last body share was given.
+type lastBody[T any] struct {
+	mu   sync.Mutex
+	last []T
+}
+
+// share returns the remembered body when it equals b, else remembers b.
+func (l *lastBody[T]) share(b []T) []T {
+	if len(b) == 0 {
+		return b
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if apiequality.Semantic.DeepEqual(l.last, b) {
+		return l.last
+	}
+	l.last = b
+	return b
 }
 
 func internAddresses(as []corev1.EndpointAddress) {
