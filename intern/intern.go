@@ -11,8 +11,10 @@ package intern
 
 import (
 	"slices"
+	"sync"
 	"unique"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -156,3 +158,26 @@ func (m *Meta) GetOwnerReferences() []metav1.OwnerReference {
 func (m *Meta) SetOwnerReferences([]metav1.OwnerReference)    {}
 func (m *Meta) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
 func (m *Meta) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
+
+// Last shares equal slices: Share returns the slice it was last given when
+// that equals b (so both callers hold one copy), and otherwise remembers b.
+// Remembering one body only costs nothing when bodies differ and never
+// grows. The slices shared must never be changed by anyone.
+type Last[T any] struct {
+	mu   sync.Mutex
+	last []T
+}
+
+// Share returns the remembered slice when it equals b, else remembers b.
+func (l *Last[T]) Share(b []T) []T {
+	if len(b) == 0 {
+		return b
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if apiequality.Semantic.DeepEqual(l.last, b) {
+		return l.last
+	}
+	l.last = b
+	return b
+}

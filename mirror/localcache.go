@@ -1,11 +1,8 @@
 package mirror
 
 import (
-	"sync"
-
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/svcmirror/svcmirror/intern"
 )
@@ -100,7 +97,7 @@ func slimLocal(obj any) (any, error) {
 				o.Subsets[i].Ports[j].Name = intern.String(o.Subsets[i].Ports[j].Name)
 			}
 		}
-		return &cachedEndpoints{Meta: intern.MetaOf(o), Subsets: lastSubsets.share(o.Subsets)}, nil
+		return &cachedEndpoints{Meta: intern.MetaOf(o), Subsets: lastSubsets.Share(o.Subsets)}, nil
 	case *discoveryv1.EndpointSlice:
 		for i := range o.Endpoints {
 			for j, a := range o.Endpoints[i].Addresses {
@@ -108,7 +105,7 @@ func slimLocal(obj any) (any, error) {
 			}
 		}
 		return &cachedSlice{Meta: intern.MetaOf(o), AddressType: o.AddressType,
-			Endpoints: lastSliceEndpoints.share(o.Endpoints), Ports: lastSlicePorts.share(o.Ports)}, nil
+			Endpoints: lastSliceEndpoints.Share(o.Endpoints), Ports: lastSlicePorts.Share(o.Ports)}, nil
 	}
 	return obj, nil
 }
@@ -120,30 +117,10 @@ func slimLocal(obj any) (any, error) {
 // (flat mode) and never grows. Sharing is safe because nothing changes a
 // cached object: api() returns deep copies.
 var (
-	lastSubsets        = &lastBody[corev1.EndpointSubset]{}
-	lastSliceEndpoints = &lastBody[discoveryv1.Endpoint]{}
-	lastSlicePorts     = &lastBody[discoveryv1.EndpointPort]{}
+	lastSubsets        = &intern.Last[corev1.EndpointSubset]{}
+	lastSliceEndpoints = &intern.Last[discoveryv1.Endpoint]{}
+	lastSlicePorts     = &intern.Last[discoveryv1.EndpointPort]{}
 )
-
-// lastBody remembers the last body share was given.
-type lastBody[T any] struct {
-	mu   sync.Mutex
-	last []T
-}
-
-// share returns the remembered body when it equals b, else remembers b.
-func (l *lastBody[T]) share(b []T) []T {
-	if len(b) == 0 {
-		return b
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if apiequality.Semantic.DeepEqual(l.last, b) {
-		return l.last
-	}
-	l.last = b
-	return b
-}
 
 func internAddresses(as []corev1.EndpointAddress) {
 	for i := range as {

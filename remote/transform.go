@@ -102,11 +102,18 @@ func slimSlice(obj any) (any, error) {
 		Endpoints:       make([]plan.RemoteEndpoint, len(s.Endpoints)),
 	}
 	addressType := discoveryv1.AddressType(intern.String(string(s.AddressType)))
+	ports := lastPorts.Share(s.Ports)
 	for i, e := range s.Endpoints {
-		out.Endpoints[i] = remoteEndpoint(addressType, s.Ports, e)
+		out.Endpoints[i] = remoteEndpoint(addressType, ports, e)
 	}
 	return out, nil
 }
+
+// lastPorts shares a slice's ports with the last slice cached when they
+// are equal, as they often are (a Service's slices; Services on the same
+// port): each port is four small allocations. Only the last is
+// remembered, so nothing grows; nothing changes cached ports.
+var lastPorts = &intern.Last[discoveryv1.EndpointPort]{}
 
 // remoteEndpoint is what the engine keeps of one endpoint, with the API's
 // meaning of absent conditions: ready unless it says otherwise, serving as
