@@ -32,6 +32,8 @@
 //	svcmirror_remote_reachable                                  gauge 1/0: the remote API server answers
 //	svcmirror_remote_credentials_valid                          gauge 1/0: 0 while the remote API server refuses the credentials (401, or 403 naming a missing permission)
 //	svcmirror_memory_pressure                                   gauge 1/0: near the memory limit, no new mirrors
+//	svcmirror_memory_used_bytes                                 gauge: the memory the guard reads (mirror.memoryNeeded), sampled every second
+//	svcmirror_memory_limit_bytes                                gauge: the limit it is compared with (0: none known, no guard)
 //	svcmirror_last_successful_sync_timestamp_seconds            gauge
 //	svcmirror_link_valid                                        gauge 1/0: the Link and its credentials parse
 //	svcmirror_leader                                            gauge 1/0: this replica holds the Lease and writes
@@ -84,6 +86,8 @@ type Metrics struct {
 	configErrors     *prometheus.CounterVec
 	leader           prometheus.Gauge
 	memoryPressure   prometheus.Gauge
+	memoryUsed       prometheus.Gauge
+	memoryLimit      prometheus.Gauge
 }
 
 // New makes the registry for the link to targetCluster. It also installs
@@ -110,7 +114,7 @@ func New() *Metrics {
 	m.writes = f.counterVec("svcmirror_writes_total", "Local objects written, by kind and operation.", "kind", "operation")
 	m.propagation = f.histogram("svcmirror_propagation_seconds", "Time from a remote change being seen to the local write that reflects it.",
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60})
-	m.skips = f.counterVec("svcmirror_skips_total", "Remote Services not mirrored, by reason (MissingNamespace, Conflict, InvalidService).", "reason")
+	m.skips = f.counterVec("svcmirror_skips_total", "Remote Services not mirrored, by reason (MissingNamespace, Conflict, InvalidService, MemoryPressure).", "reason")
 	m.tokenExpiry = f.gauge("svcmirror_remote_token_expiry_timestamp_seconds", "Unix time the remote credentials' bearer token expires; 0 for a token that does not expire or is unknown.")
 	m.localReachable = f.gauge("svcmirror_local_reachable", "Whether the local API server answers (1).")
 	m.localReachable.Set(1)
@@ -120,6 +124,8 @@ func New() *Metrics {
 	// asked yet".
 	m.remoteCredsValid.Set(1)
 	m.memoryPressure = f.gauge("svcmirror_memory_pressure", "Whether the daemon is near its memory limit and creates no new mirrors (1).")
+	m.memoryUsed = f.gauge("svcmirror_memory_used_bytes", "The memory the daemon needs as its memory guard reads it: the heap goal at the live heap plus the runtime's memory outside the heap.")
+	m.memoryLimit = f.gauge("svcmirror_memory_limit_bytes", "The memory limit the guard compares with (the smaller of GOMEMLIMIT and the cgroup's); 0 when none is known.")
 	m.lastSuccessfulAt = f.gauge("svcmirror_last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded.")
 	m.linkValid = f.gauge("svcmirror_link_valid", "Whether the Link and its credentials are loaded and valid (1).")
 	m.leader = f.gauge("svcmirror_leader", "Whether this replica holds the Link's Lease and writes (1) or stands by (0).")
@@ -138,7 +144,7 @@ func New() *Metrics {
 			m.writes.WithLabelValues(kind, op)
 		}
 	}
-	for _, r := range []string{"MissingNamespace", "Conflict", "InvalidService"} {
+	for _, r := range []string{"MissingNamespace", "Conflict", "InvalidService", "MemoryPressure"} {
 		m.skips.WithLabelValues(r)
 	}
 	for _, s := range []string{"link", "secret"} {
@@ -264,6 +270,13 @@ func (m *Metrics) RemoteCredentialsValid(ok bool) { m.remoteCredsValid.Set(boolF
 
 // MemoryPressure sets whether new mirrors are held back for memory.
 func (m *Metrics) MemoryPressure(on bool) { m.memoryPressure.Set(boolFloat(on)) }
+
+// MemoryUse records the memory guard's reading and the limit it compares
+// it with.
+func (m *Metrics) MemoryUse(used, limit uint64) {
+	m.memoryUsed.Set(float64(used))
+	m.memoryLimit.Set(float64(limit))
+}
 
 // LinkValid sets whether the Link and its credentials are loaded and valid.
 func (m *Metrics) LinkValid(ok bool) { m.linkValid.Set(boolFloat(ok)) }

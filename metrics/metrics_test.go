@@ -28,6 +28,7 @@ func TestSeriesAreExported(t *testing.T) {
 	m.RemoteReachable(true)
 	m.RemoteCredentialsValid(false)
 	m.MemoryPressure(true)
+	m.MemoryUse(90<<20, 100<<20)
 	m.LinkValid(true)
 	m.ConfigError("link")
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -55,6 +56,8 @@ func TestSeriesAreExported(t *testing.T) {
 		`svcmirror_remote_reachable{target_cluster_name="east"} 1`,
 		`svcmirror_remote_credentials_valid{target_cluster_name="east"} 0`,
 		`svcmirror_memory_pressure{target_cluster_name="east"} 1`,
+		`svcmirror_memory_used_bytes{target_cluster_name="east"} 9.437184e+07`,
+		`svcmirror_memory_limit_bytes{target_cluster_name="east"} 1.048576e+08`,
 		`svcmirror_last_successful_sync_timestamp_seconds{target_cluster_name="east"}`,
 		`svcmirror_link_valid{target_cluster_name="east"} 1`,
 		`svcmirror_config_errors_total{source="link",target_cluster_name="east"} 1`,

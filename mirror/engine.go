@@ -144,7 +144,11 @@ func New(cfg Config) *Engine {
 			e.enqueueAll()
 		}
 	}}
-	e.memory = newMemoryGuard(e.memoryChanged)
+	e.memory = newMemoryGuard(e.memoryChanged, func(used, limit uint64) {
+		if cfg.Metrics != nil {
+			cfg.Metrics.MemoryUse(used, limit)
+		}
+	})
 	return e
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	runtimemetrics "runtime/metrics"
 	"strconv"
@@ -27,12 +28,20 @@ import (
 const (
 	memoryHighWater = 0.85
 	memoryLowWater  = 0.70
-	// memoryCheckEvery is how often the heap is sampled; reading
+	// memoryCheckEvery is how often memory is sampled; reading
 	// runtime/metrics costs microseconds and stops nothing.
 	memoryCheckEvery = time.Second
 	// memoryRetry is how often a Service held back by memory pressure is
 	// tried again (the guard also re-queues every one when it lifts).
 	memoryRetry = 30 * time.Second
+	// memoryReclaimEvery is how long, under pressure, the guard lets the
+	// runtime go without a collection before it runs one itself. The
+	// reading changes only at collections (see memoryNeeded), and an idle
+	// daemon allocates too little to start one (the runtime forces one
+	// every two minutes), so the memory that deleted mirrors free would go
+	// uncounted that long. A collection of the caches costs milliseconds of
+	// CPU per ten MiB of heap, once per interval while pressured.
+	memoryReclaimEvery = 10 * time.Second
 )
 
 // ReasonMemoryPressure is the Event reason and skip reason of a mirror not
@@ -44,20 +53,33 @@ type memoryGuard struct {
 	// limit is the memory limit in bytes; 0 when none is known, in which
 	// case the guard never reports pressure.
 	limit uint64
-	// used reads the memory the process holds, in bytes.
+	// used reads the memory the process needs, in bytes (memoryNeeded).
 	used func() uint64
 	// changed is called on every transition, with the reading behind it.
 	changed func(ctx context.Context, pressured bool, used, limit uint64)
+	// sampled hears every reading; nil: nothing does.
+	sampled func(used, limit uint64)
 	// pressured is read by every sync, so it is atomic.
 	pressured atomic.Bool
+
+	// cycles reads how many collections the runtime has completed and
+	// collect runs one (runtime.GC); nil collect: never (see reclaim).
+	cycles  func() uint64
+	collect func()
+	now     func() time.Time
+	// lastCycles is the count last read and lastCycleAt when it was last
+	// seen to change; only check (one goroutine) touches them.
+	lastCycles  uint64
+	lastCycleAt time.Time
 }
 
-// newMemoryGuard makes a guard for the process's own limit and heap.
-func newMemoryGuard(changed func(ctx context.Context, pressured bool, used, limit uint64)) *memoryGuard {
-	return &memoryGuard{limit: memoryLimit(), used: heapInUse, changed: changed}
+// newMemoryGuard makes a guard for the process's own limit and memory.
+func newMemoryGuard(changed func(ctx context.Context, pressured bool, used, limit uint64), sampled func(used, limit uint64)) *memoryGuard {
+	return &memoryGuard{limit: memoryLimit(), used: memoryNeeded, changed: changed, sampled: sampled,
+		cycles: gcCycles, collect: runtime.GC, now: time.Now}
 }
 
-// run samples the heap until ctx ends.
+// run samples memory until ctx ends.
 func (g *memoryGuard) run(ctx context.Context) {
 	if g.limit == 0 {
 		klog.FromContext(ctx).V(2).Info("No memory limit known; new mirrors are never held back for memory")
@@ -81,6 +103,9 @@ func (g *memoryGuard) check(ctx context.Context) {
 		return
 	}
 	used := g.used()
+	if g.sampled != nil {
+		g.sampled(used, g.limit)
+	}
 	was := g.pressured.Load()
 	now := was
 	switch {
@@ -90,6 +115,9 @@ func (g *memoryGuard) check(ctx context.Context) {
 		now = false
 	}
 	if now == was {
+		if now {
+			g.reclaim()
+		}
 		return
 	}
 	g.pressured.Store(now)
@@ -103,6 +131,27 @@ func (g *memoryGuard) check(ctx context.Context) {
 	if g.changed != nil {
 		g.changed(ctx, now, used, g.limit)
 	}
+}
+
+// reclaim runs a collection while pressure lasts if the runtime has run
+// none for memoryReclaimEvery, so that memory freed since (mirrors deleted,
+// remote Services unexported) shows in the next readings: without it an
+// idle daemon's reading stays where it peaked for minutes.
+// A daemon busy enough to collect by itself pays nothing.
+func (g *memoryGuard) reclaim() {
+	if g.collect == nil {
+		return
+	}
+	now := g.now()
+	if c := g.cycles(); c != g.lastCycles || g.lastCycleAt.IsZero() {
+		g.lastCycles, g.lastCycleAt = c, now
+		return
+	}
+	if now.Sub(g.lastCycleAt) < memoryReclaimEvery {
+		return
+	}
+	g.collect()
+	g.lastCycles, g.lastCycleAt = g.cycles(), g.now()
 }
 
 // underPressure reports whether new mirrors are held back now.
@@ -164,30 +213,61 @@ func cgroupMemoryMax() uint64 {
 	return 0
 }
 
-// heapInUse is the memory the Go runtime holds from the system less what it
-// has returned: what GOMEMLIMIT counts, and close to the resident set.
-func heapInUse() uint64 {
+// memoryNeeded is the memory the process needs for what it holds live: the
+// heap the collector lets it grow to before collecting again, the live heap
+// at the last collection times 1 + GOGC/100 (the live heap alone with
+// GOGC=off), plus everything the runtime holds outside the heap (stacks,
+// its own metadata). It is the process's peak between collections, which
+// is what GOMEMLIMIT and a container limit must hold, but unlike the memory
+// the runtime holds from the system it falls with the first collection
+// after the caches shrink: the pages freed then go back to the system over
+// minutes, and half-empty spans not at all until new objects fill them, as
+// they do before the process grows again.
+func memoryNeeded() uint64 {
 	samples := []runtimemetrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/gogc:percent"},
 		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
 	}
 	runtimemetrics.Read(samples)
-	total, released := samples[0].Value.Uint64(), samples[1].Value.Uint64()
-	if released > total {
-		return 0
+	live, gogc := samples[0].Value.Uint64(), int64(samples[1].Value.Uint64()) // -1: off
+	heap := live
+	if gogc > 0 {
+		heap += live / 100 * uint64(gogc)
 	}
-	return total - released
+	outside := samples[2].Value.Uint64()
+	for _, s := range samples[3:] {
+		outside -= min(outside, s.Value.Uint64())
+	}
+	return heap + outside
+}
+
+// gcCycles is how many collections the runtime has completed.
+func gcCycles() uint64 {
+	samples := []runtimemetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	runtimemetrics.Read(samples)
+	return samples[0].Value.Uint64()
 }
 
 // memoryChanged reports a transition: the metric, and a Warning Event on
-// the Link when pressure starts (the log line is the guard's).
+// the Link when pressure starts (the log line is the guard's). When it
+// ends, the held-back Services are queued at once rather than at their
+// next retry.
 func (e *Engine) memoryChanged(_ context.Context, pressured bool, used, limit uint64) {
 	if e.cfg.Metrics != nil {
 		e.cfg.Metrics.MemoryPressure(pressured)
 	}
-	if pressured {
-		e.status.warn(e.conn.snapshot().LinkObj, ReasonMemoryPressure, fmt.Sprintf(
-			"Memory use %d MiB is past %.0f%% of the %d MiB limit: new mirrors are not created until it falls below %.0f%%; existing mirrors are kept up to date",
-			used>>20, memoryHighWater*100, limit>>20, memoryLowWater*100))
+	if !pressured {
+		for _, key := range e.report.failingWith(ReasonMemoryPressure) {
+			e.queue.Add(key)
+		}
+		return
 	}
+	e.status.warn(e.conn.snapshot().LinkObj, ReasonMemoryPressure, fmt.Sprintf(
+		"Memory use %d MiB is past %.0f%% of the %d MiB limit: new mirrors are not created until it falls below %.0f%%; existing mirrors are kept up to date",
+		used>>20, memoryHighWater*100, limit>>20, memoryLowWater*100))
 }

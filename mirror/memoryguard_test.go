@@ -2,8 +2,10 @@ package mirror
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,8 +18,10 @@ func TestMemoryGuardTurnsOnAtHighWaterAndOffBelowLowWater(t *testing.T) {
 	const mib = 1 << 20
 	used := uint64(0)
 	var transitions []bool
+	var sampled []uint64
 	g := &memoryGuard{limit: 100 * mib, used: func() uint64 { return used },
-		changed: func(_ context.Context, on bool, _, _ uint64) { transitions = append(transitions, on) }}
+		changed: func(_ context.Context, on bool, _, _ uint64) { transitions = append(transitions, on) },
+		sampled: func(used, _ uint64) { sampled = append(sampled, used>>20) }}
 	ctx := context.Background()
 
 	steps := []struct {
@@ -39,6 +43,9 @@ func TestMemoryGuardTurnsOnAtHighWaterAndOffBelowLowWater(t *testing.T) {
 	}
 	if len(transitions) != 2 || !transitions[0] || transitions[1] {
 		t.Fatalf("transitions reported = %v, want exactly [true false]", transitions)
+	}
+	if len(sampled) != len(steps) || sampled[2] != 85 {
+		t.Fatalf("readings reported = %v MiB, want every one of the %d", sampled, len(steps))
 	}
 }
 
@@ -97,8 +104,8 @@ func TestCgroupMemoryMaxAndLimitAreSane(t *testing.T) {
 	if c := cgroupMemoryMax(); c >= 1<<60 {
 		t.Fatalf("cgroupMemoryMax = %d, want 0 or a real limit", c)
 	}
-	if heapInUse() == 0 {
-		t.Fatal("heapInUse read 0 bytes in a running process")
+	if memoryNeeded() == 0 {
+		t.Fatal("memoryNeeded read 0 bytes in a running process")
 	}
 }
 
@@ -125,6 +132,20 @@ func TestSyncUnderMemoryPressureCreatesNoNewMirrorButKeepsExistingOnesCurrent(t 
 	if got := h.writes(); len(got) != 0 {
 		t.Fatalf("under pressure a new mirror was written: %v", got)
 	}
+	// Counted per Service (Link status, skip metric), reported once per
+	// link: a second try of the same Service counts nothing more.
+	if err := h.s.sync(ctx, queue.ServiceKey("apps", "api")); err == nil {
+		t.Fatal("the second sync under pressure created the mirror")
+	}
+	if held := h.s.report.failingWith(ReasonMemoryPressure); len(held) != 1 || held[0] != queue.ServiceKey("apps", "api") {
+		t.Fatalf("held-back Services recorded = %v, want [apps/api]", held)
+	}
+	if got := h.counter(t, "svcmirror_skips_total", map[string]string{"reason": ReasonMemoryPressure}); got != 1 {
+		t.Fatalf("svcmirror_skips_total{reason=MemoryPressure} = %v, want 1", got)
+	}
+	if len(h.events.Events) != 0 {
+		t.Fatalf("a held-back Service sent an Event of its own: %q", <-h.events.Events)
+	}
 
 	changed := exportedService("web", "true")
 	changed.ResourceVersion, changed.Labels["tier"] = "11", "front"
@@ -144,4 +165,88 @@ func TestSyncUnderMemoryPressureCreatesNoNewMirrorButKeepsExistingOnesCurrent(t 
 	if got := h.writes(); len(got) == 0 || got[0] != "create services api-east" {
 		t.Fatalf("after the pressure ended the new mirror wrote %v, want create services api-east first", got)
 	}
+	if held := h.s.report.failingWith(ReasonMemoryPressure); len(held) != 0 {
+		t.Fatalf("after the mirror was created, still recorded as held back: %v", held)
+	}
+}
+
+func TestMemoryPressureEndingQueuesTheHeldBackServices(t *testing.T) {
+	q := queue.New("test-memory-pressure-ending")
+	t.Cleanup(q.ShutDown)
+	e := &Engine{queue: q, report: newReporter(nil)}
+	held, failing := queue.ServiceKey("apps", "api"), queue.ServiceKey("apps", "db")
+	e.report.failed(held, failure{Reason: ReasonMemoryPressure, Message: "near the limit"})
+	e.report.failed(failing, failure{Reason: plan.ReasonConflict, Message: "foreign Service"})
+
+	e.memoryChanged(context.Background(), false, 50, 100)
+	if q.Len() != 1 {
+		t.Fatalf("queued %d keys when the pressure ended, want 1 (the held-back Service only)", q.Len())
+	}
+}
+
+func TestMemoryGuardCollectsWhilePressuredOnlyWhenTheRuntimeDoesNot(t *testing.T) {
+	const mib = 1 << 20
+	clock := time.Unix(0, 0)
+	cycles, collections := uint64(7), 0
+	used := uint64(90 * mib)
+	g := &memoryGuard{limit: 100 * mib, used: func() uint64 { return used },
+		cycles: func() uint64 { return cycles }, now: func() time.Time { return clock },
+		collect: func() { collections++; cycles++ }}
+	ctx := context.Background()
+	tick := func(d time.Duration) { clock = clock.Add(d); g.check(ctx) }
+
+	for i := 0; i < 30; i++ { // not pressured: never
+		used = 50 * mib
+		tick(time.Second)
+	}
+	if collections != 0 {
+		t.Fatalf("%d collections without pressure, want 0", collections)
+	}
+	used = 90 * mib
+	tick(time.Second) // pressure starts
+	for i := 0; i < 25; i++ {
+		tick(time.Second)
+	}
+	if collections != 2 {
+		t.Fatalf("%d collections in 25 s of pressure with an idle runtime, want 2 (one per %s)", collections, memoryReclaimEvery)
+	}
+	for i := 0; i < 25; i++ { // the runtime collects every 5 s by itself
+		if i%5 == 0 {
+			cycles++
+		}
+		tick(time.Second)
+	}
+	if collections != 2 {
+		t.Fatalf("%d collections, want still 2: the runtime collected often enough by itself", collections)
+	}
+	used = 60 * mib
+	tick(time.Second)
+	if g.underPressure() {
+		t.Fatal("still pressured below the low-water mark")
+	}
+}
+
+var memoryTestHold [][]byte
+
+func TestMemoryNeededFallsWithTheFirstCollectionAfterTheHeapShrinks(t *testing.T) {
+	const mib = 1 << 20
+	for i := 0; i < 64*1024; i++ { // 64 MiB in 1 KiB objects, as caches hold them
+		memoryTestHold = append(memoryTestHold, make([]byte, 1024))
+	}
+	runtime.GC()
+	full := memoryNeeded()
+	// Keep one object in 64: most spans stay partly used, and the freed
+	// pages are not returned to the system yet, so the memory the runtime
+	// holds barely moves; what the process needs does.
+	var kept [][]byte
+	for i := 0; i < len(memoryTestHold); i += 64 {
+		kept = append(kept, memoryTestHold[i])
+	}
+	memoryTestHold = kept
+	runtime.GC()
+	shrunk := memoryNeeded()
+	if full < 64*mib || shrunk > full-48*mib {
+		t.Fatalf("memory needed with 64 MiB live %d MiB, after freeing 63 MiB of it %d MiB: want it above 64 MiB, then at least 48 MiB less", full>>20, shrunk>>20)
+	}
+	memoryTestHold = nil
 }

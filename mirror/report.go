@@ -75,6 +75,19 @@ func (r *reporter) gone(key queue.Key) bool {
 	return r.setMode(key, plan.ModeNone) || wasFailing
 }
 
+// failingWith lists the Services not mirrored for reason.
+func (r *reporter) failingWith(reason string) []queue.Key {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []queue.Key
+	for k, f := range r.failing {
+		if f.Reason == reason {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // keys lists the Services mirrored in mode.
 func (r *reporter) keys(mode plan.Mode) []queue.Key {
 	r.mu.Lock()

@@ -51,7 +51,9 @@ func (s *serviceSyncer) sync(ctx context.Context, key queue.Key) error {
 	}
 	p := plan.Make(obs)
 	if s.memory.holdBack(p) {
-		// Reported once for the whole link by the guard, not per Service.
+		// Logged and sent as an Event once for the whole link by the guard;
+		// counted here per Service, in the Link status and skip metric.
+		s.status.heldBack(key, p.MirrorName, p.Skip.Reason, p.Skip.Message)
 		return queue.RetryAfter(p.Skip, memoryRetry)
 	}
 	seenAt, fromRemote := s.changes.take(key)

@@ -67,6 +67,16 @@ func (r *statusReporter) failed(ctx context.Context, key queue.Key, mirrorName, 
 	r.changed()
 }
 
+// heldBack records a Service held back by memory pressure as failing, for
+// the Link status and the skip metric, with no log line or Event of its
+// own: the guard reports the pressure once for the whole link, and a
+// thousand held-back Services must not cost a thousand Events.
+func (r *statusReporter) heldBack(key queue.Key, mirrorName, reason, msg string) {
+	if r.report.failed(key, failure{Reason: reason, Message: msg, MirrorName: mirrorName, Since: metav1.Now()}) {
+		r.changed()
+	}
+}
+
 // warn sends a Warning Event on the Link.
 func (r *statusReporter) warn(obj *unstructured.Unstructured, reason, msg string) {
 	if obj != nil && r.leading() {

@@ -126,7 +126,7 @@ func (r *sizeRun) unexport(ctx context.Context) error {
 	}
 	start := time.Now()
 	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, exportLabel)
-	err := parallel(ctx, r.n, r.opts.Workers, func(ctx context.Context, i int) error {
+	err := Parallel(ctx, r.n, r.opts.Workers, func(ctx context.Context, i int) error {
 		_, err := r.tgt.CoreV1().Services(r.remote[i].Namespace).Patch(ctx, r.remote[i].Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 		return err
 	})

@@ -18,7 +18,7 @@ import (
 func (r *sizeRun) createRemote(ctx context.Context) error {
 	r.remote = make([]*corev1.Service, r.n)
 	start := time.Now()
-	err := parallel(ctx, r.n, r.opts.Workers, func(ctx context.Context, i int) error {
+	err := Parallel(ctx, r.n, r.opts.Workers, func(ctx context.Context, i int) error {
 		svc, err := r.tgt.CoreV1().Services(namespaceOf(i)).Create(ctx, remoteService(i, r.opts.mode()), metav1.CreateOptions{})
 		if err != nil {
 			return err
@@ -104,7 +104,7 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 	}
 	r.expectAll(all)
 	start := time.Now()
-	err = parallel(ctx, len(creates), r.opts.Workers, func(ctx context.Context, i int) error { return creates[i](ctx) })
+	err = Parallel(ctx, len(creates), r.opts.Workers, func(ctx context.Context, i int) error { return creates[i](ctx) })
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ const objectsPerMirror = 3
 // sees none left and kube-controller-manager has removed any EndpointSlices
 // it mirrored, so that the next measurement starts on a settled cluster.
 func (r *sizeRun) deleteMirrors(ctx context.Context, keys []string, what string) error {
-	err := parallel(ctx, objectsPerMirror*len(keys), r.opts.Workers, func(ctx context.Context, i int) error {
+	err := Parallel(ctx, objectsPerMirror*len(keys), r.opts.Workers, func(ctx context.Context, i int) error {
 		ns, name, _ := strings.Cut(keys[i/objectsPerMirror], "/")
 		var err error
 		switch i % objectsPerMirror {

@@ -109,9 +109,9 @@ func remoteState(svc *corev1.Service, i, m int, ready bool) plan.RemoteState {
 
 func ptr[T any](v T) *T { return &v }
 
-// parallel runs do(0..n-1) on workers goroutines and returns the first
+// Parallel runs do(0..n-1) on workers goroutines and returns the first
 // error; it stops handing out work once one has failed.
-func parallel(ctx context.Context, n, workers int, do func(ctx context.Context, i int) error) error {
+func Parallel(ctx context.Context, n, workers int, do func(ctx context.Context, i int) error) error {
 	var (
 		next    atomic.Int64
 		wg      sync.WaitGroup
