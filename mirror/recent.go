@@ -19,7 +19,7 @@ import (
 // unparsable one makes the cache copy win, which is merely slower.
 type recentWrites[T object] struct {
 	mu sync.Mutex
-	m  map[string]recentWrite[T]
+	m  map[string]recentWrite
 	// group, when set, files every key under a group (the Service of an
 	// EndpointSlice), so that keysIn finds a group's writes without a scan
 	// of every write in flight (thousands while a large link converges).
@@ -27,7 +27,7 @@ type recentWrites[T object] struct {
 	groups map[string]map[string]bool
 }
 
-type recentWrite[T object] struct {
+type recentWrite struct {
 	// obj is the written object in the local cache's compact form
 	// (localcache.go): thousands of writes are in flight while a large
 	// link converges, and the API server's answer is several times the
@@ -39,17 +39,17 @@ type recentWrite[T object] struct {
 }
 
 func newRecentWrites[T object]() *recentWrites[T] {
-	return &recentWrites[T]{m: map[string]recentWrite[T]{}}
+	return &recentWrites[T]{m: map[string]recentWrite{}}
 }
 
 // newGroupedRecentWrites is newRecentWrites with keysIn answering for the
 // groups group names.
 func newGroupedRecentWrites[T object](group func(T) string) *recentWrites[T] {
-	return &recentWrites[T]{m: map[string]recentWrite[T]{}, group: group, groups: map[string]map[string]bool{}}
+	return &recentWrites[T]{m: map[string]recentWrite{}, group: group, groups: map[string]map[string]bool{}}
 }
 
 // set records r at key; w.mu must be held.
-func (w *recentWrites[T]) set(key string, r recentWrite[T]) {
+func (w *recentWrites[T]) set(key string, r recentWrite) {
 	w.m[key] = r
 	if w.group != nil {
 		g := r.group
@@ -94,7 +94,7 @@ func (w *recentWrites[T]) deletedObject(obj T) {
 }
 
 func (w *recentWrites[T]) record(obj T, deleted bool) {
-	r := recentWrite[T]{rv: resourceVersion(obj), deleted: deleted}
+	r := recentWrite{rv: resourceVersion(obj), deleted: deleted}
 	if w.group != nil {
 		r.group = w.group(obj)
 	}
