@@ -14,6 +14,7 @@ import (
 	"sync"
 	"unique"
 
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -35,6 +36,23 @@ func Map(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
 		out[String(k)] = String(v)
+	}
+	return out
+}
+
+// ServicePorts returns a copy of ports with their repeated strings (name,
+// protocol, named target port, appProtocol) interned.
+func ServicePorts(ports []corev1.ServicePort) []corev1.ServicePort {
+	out := make([]corev1.ServicePort, len(ports))
+	for i, p := range ports {
+		p.Name = String(p.Name)
+		p.Protocol = corev1.Protocol(String(string(p.Protocol)))
+		p.TargetPort.StrVal = String(p.TargetPort.StrVal)
+		if p.AppProtocol != nil {
+			ap := String(*p.AppProtocol)
+			p.AppProtocol = &ap
+		}
+		out[i] = p
 	}
 	return out
 }
@@ -100,8 +118,8 @@ type Meta struct {
 	Annotations       Pairs
 }
 
-// MetaOf returns the Meta of o, its strings interned (but for the
-// resourceVersion, which is unique to each object).
+// MetaOf returns the Meta of o, its strings interned but for the UID and
+// resourceVersion, which are unique to each object.
 func MetaOf(o metav1.Object) Meta {
 	return Meta{
 		Namespace: String(o.GetNamespace()), Name: String(o.GetName()), UID: o.GetUID(),

@@ -77,16 +77,10 @@ func (c *cachedSlice) api() *discoveryv1.EndpointSlice {
 func slimLocal(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		ports := make([]corev1.ServicePort, len(o.Spec.Ports))
-		for i, p := range o.Spec.Ports {
-			ports[i] = p
-			ports[i].Name = intern.String(p.Name)
-			ports[i].Protocol = corev1.Protocol(intern.String(string(p.Protocol)))
-		}
 		return &cachedService{
 			Meta: intern.MetaOf(o), Type: corev1.ServiceType(intern.String(string(o.Spec.Type))),
 			ClusterIP: o.Spec.ClusterIP, ExternalName: o.Spec.ExternalName,
-			Selector: intern.PairsOf(o.Spec.Selector), Ports: ports,
+			Selector: intern.PairsOf(o.Spec.Selector), Ports: intern.ServicePorts(o.Spec.Ports),
 		}, nil
 	case *corev1.Endpoints:
 		// Gateway-mode Endpoints all name the same gateway IPs and ports.

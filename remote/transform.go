@@ -44,28 +44,12 @@ func slimService(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	ports := make([]corev1.ServicePort, len(svc.Spec.Ports))
-	for i, p := range svc.Spec.Ports {
-		ports[i] = internPort(p)
-	}
 	return &cachedService{
 		Meta:      intern.MetaOf(svc),
 		Type:      corev1.ServiceType(intern.String(string(svc.Spec.Type))),
 		ClusterIP: svc.Spec.ClusterIP,
-		Ports:     ports,
+		Ports:     intern.ServicePorts(svc.Spec.Ports),
 	}, nil
-}
-
-// internPort interns a Service port's repeated strings.
-func internPort(p corev1.ServicePort) corev1.ServicePort {
-	p.Name = intern.String(p.Name)
-	p.Protocol = corev1.Protocol(intern.String(string(p.Protocol)))
-	p.TargetPort.StrVal = intern.String(p.TargetPort.StrVal)
-	if p.AppProtocol != nil {
-		ap := intern.String(*p.AppProtocol)
-		p.AppProtocol = &ap
-	}
-	return p
 }
 
 // cachedSlice is what the remote EndpointSlice cache keeps of a slice:
