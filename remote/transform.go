@@ -67,7 +67,11 @@ type cachedSlice struct {
 	Endpoints []plan.RemoteEndpoint
 }
 
-// GetObjectMeta gives client-go the slice's store key.
+// GetObjectMeta gives client-go the slice's store key. It builds the
+// metadata on each call (once per key computed, a few per event) rather
+// than embedding intern.Meta: the cache holds every slice of the remote
+// cluster, and the labels, annotations, UID and deletion mark Meta would
+// carry are never read here.
 func (s *cachedSlice) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name, ResourceVersion: s.ResourceVersion}
 }
