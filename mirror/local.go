@@ -46,24 +46,22 @@ func NewLocalInformers(client kubernetes.Interface, cluster string) LocalInforme
 // localState is the local side: the caches, the overlay of our own writes
 // they may not show yet, and the writers that keep that overlay.
 type localState struct {
-	inf       LocalInformers
-	services  *writer[*corev1.Service]
-	endpoints *writer[*corev1.Endpoints]
-	slices    *writer[*discoveryv1.EndpointSlice]
+	inf LocalInformers
+	// slicesByService names our EndpointSlices by Service (see
+	// indexSlices); slicesIndexed is done once it holds their first list.
+	slicesByService intern.Groups
+	slicesIndexed   cache.DoneChecker
+	services        *writer[*corev1.Service]
+	endpoints       *writer[*corev1.Endpoints]
+	slices          *writer[*discoveryv1.EndpointSlice]
 }
 
 // headlessParentIndex indexes endpoint-mirror Services by
 // "<namespace>/<headless mirror name>".
 const headlessParentIndex = "headlessParent"
 
-// sliceServiceIndex indexes our EndpointSlices by "<namespace>/<Service>".
-const sliceServiceIndex = "service"
-
 func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.Metrics) (*localState, error) {
 	if err := inf.Services.AddIndexers(cache.Indexers{headlessParentIndex: headlessParentIndexFunc}); err != nil {
-		return nil, err
-	}
-	if err := inf.Slices.AddIndexers(cache.Indexers{sliceServiceIndex: sliceServiceIndexFunc}); err != nil {
 		return nil, err
 	}
 	return &localState{
@@ -77,7 +75,7 @@ func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.M
 			client: func(ns string) objectClient[*corev1.Endpoints] { return client.CoreV1().Endpoints(ns) },
 		},
 		slices: &writer[*discoveryv1.EndpointSlice]{
-			kind: plan.KindEndpointSlice, own: plan.OwnSlice, recent: newGroupedRecentWrites(sliceServiceKey), metrics: m,
+			kind: plan.KindEndpointSlice, own: plan.OwnSlice, recent: newGroupedRecentWrites(sliceService), metrics: m,
 			client: func(ns string) objectClient[*discoveryv1.EndpointSlice] {
 				return client.DiscoveryV1().EndpointSlices(ns)
 			},
@@ -85,20 +83,15 @@ func newLocalState(client kubernetes.Interface, inf LocalInformers, m *metrics.M
 	}, nil
 }
 
-func sliceServiceIndexFunc(obj any) ([]string, error) {
-	s, ok := obj.(*cachedSlice)
-	if !ok {
-		return nil, nil
-	}
-	if svc, _ := s.Labels.Get(discoveryv1.LabelServiceName); svc != "" {
-		return []string{s.Namespace + "/" + svc}, nil
-	}
-	return nil, nil
+// sliceService is the Service an EndpointSlice belongs to, its group in
+// slicesByService and in the slice writer's overlay.
+func sliceService(s *discoveryv1.EndpointSlice) intern.Group {
+	return intern.Group{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}
 }
 
-// sliceServiceKey is "<namespace>/<Service>" of an EndpointSlice.
-func sliceServiceKey(s *discoveryv1.EndpointSlice) string {
-	return s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
+func (s *cachedSlice) service() intern.Group {
+	svc, _ := s.Labels.Get(discoveryv1.LabelServiceName)
+	return intern.Group{Namespace: s.Namespace, Name: svc}
 }
 
 func headlessParentIndexFunc(obj any) ([]string, error) {
@@ -114,8 +107,12 @@ func headlessParentIndexFunc(obj any) ([]string, error) {
 
 // synced lists the caches' sync checks.
 func (l *localState) synced() []cache.DoneChecker {
-	return []cache.DoneChecker{l.inf.Services.HasSyncedChecker(), l.inf.Endpoints.HasSyncedChecker(),
+	checks := []cache.DoneChecker{l.inf.Services.HasSyncedChecker(), l.inf.Endpoints.HasSyncedChecker(),
 		l.inf.Slices.HasSyncedChecker(), l.inf.Namespaces.HasSyncedChecker()}
+	if l.slicesIndexed != nil {
+		checks = append(checks, l.slicesIndexed)
+	}
+	return checks
 }
 
 // service and endpoints return the freshest known copy of namespace/name:
@@ -147,18 +144,17 @@ func freshest[T object](store cache.Store, recent *recentWrites[T], namespace, n
 // local Service namespace/service: those in the cache, and those we just
 // created that it does not show yet, less those we just deleted.
 func (l *localState) slicesOf(namespace, service string) []*discoveryv1.EndpointSlice {
-	keys := map[string]bool{}
-	objs, _ := l.inf.Slices.GetIndexer().ByIndex(sliceServiceIndex, namespace+"/"+service)
-	for _, obj := range objs {
-		keys[objectKey(obj.(metav1.Object))] = true
+	group := intern.Group{Namespace: namespace, Name: service}
+	names := map[string]bool{}
+	for _, n := range l.slicesByService.Members(group) {
+		names[n] = true
 	}
-	for _, k := range l.slices.recent.keysIn(namespace + "/" + service) {
-		keys[k] = true
+	for _, n := range l.slices.recent.namesIn(group) {
+		names[n] = true
 	}
 	var out []*discoveryv1.EndpointSlice
-	for k := range keys {
-		ns, name, _ := cache.SplitMetaNamespaceKey(k)
-		if s := freshest(l.inf.Slices.GetStore(), l.slices.recent, ns, name); s != nil {
+	for n := range names {
+		if s := freshest(l.inf.Slices.GetStore(), l.slices.recent, namespace, n); s != nil {
 			out = append(out, s)
 		}
 	}
@@ -216,7 +212,36 @@ func (l *localState) objects() []metav1.Object {
 func (l *localState) addHandlers(enqueue func(metav1.Object)) {
 	_, _ = l.inf.Services.AddEventHandler(localHandler(l.services.recent, enqueue))
 	_, _ = l.inf.Endpoints.AddEventHandler(localHandler(l.endpoints.recent, enqueue))
-	_, _ = l.inf.Slices.AddEventHandler(localHandler(l.slices.recent, enqueue))
+	if reg, err := l.inf.Slices.AddEventHandler(l.indexSlices(localHandler(l.slices.recent, enqueue))); err == nil {
+		l.slicesIndexed = reg.HasSyncedChecker()
+	}
+}
+
+// indexSlices wraps the slice cache's handler h: each event updates
+// slicesByService first, so that by the time h forgets our write from the
+// overlay (or queues a sync) the index lists the slice.
+func (l *localState) indexSlices(h cache.ResourceEventHandler) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if s, ok := obj.(*cachedSlice); ok {
+				l.slicesByService.Add(s.service(), s.Name)
+			}
+			h.OnAdd(obj, false)
+		},
+		UpdateFunc: func(oldObj, obj any) {
+			old, okOld := oldObj.(*cachedSlice)
+			if s, ok := obj.(*cachedSlice); ok && okOld {
+				l.slicesByService.Move(s.Name, old.service(), s.service())
+			}
+			h.OnUpdate(oldObj, obj)
+		},
+		DeleteFunc: func(obj any) {
+			if s, ok := tombstoned(obj).(*cachedSlice); ok {
+				l.slicesByService.Remove(s.service(), s.Name)
+			}
+			h.OnDelete(obj)
+		},
+	}
 }
 
 func localHandler[T object](recent *recentWrites[T], enqueue func(metav1.Object)) cache.ResourceEventHandler {

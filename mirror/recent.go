@@ -2,9 +2,12 @@ package mirror
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/svcmirror/svcmirror/intern"
 )
 
 // recentWrites remembers the objects the engine has just written until
@@ -20,11 +23,11 @@ import (
 type recentWrites[T object] struct {
 	mu sync.Mutex
 	m  map[string]recentWrite
-	// group, when set, files every key under a group (the Service of an
-	// EndpointSlice), so that keysIn finds a group's writes without a scan
+	// group, when set, files every write under a group (the Service of an
+	// EndpointSlice), so that namesIn finds a group's writes without a scan
 	// of every write in flight (thousands while a large link converges).
-	group  func(T) string
-	groups map[string]map[string]bool
+	group  func(T) intern.Group
+	groups intern.Groups
 }
 
 type recentWrite struct {
@@ -33,7 +36,7 @@ type recentWrite struct {
 	// link converges, and the API server's answer is several times the
 	// size.
 	obj     any
-	group   string
+	group   intern.Group
 	rv      uint64
 	deleted bool
 }
@@ -42,22 +45,27 @@ func newRecentWrites[T object]() *recentWrites[T] {
 	return &recentWrites[T]{m: map[string]recentWrite{}}
 }
 
-// newGroupedRecentWrites is newRecentWrites with keysIn answering for the
-// groups group names.
-func newGroupedRecentWrites[T object](group func(T) string) *recentWrites[T] {
-	return &recentWrites[T]{m: map[string]recentWrite{}, group: group, groups: map[string]map[string]bool{}}
+// newGroupedRecentWrites is newRecentWrites with namesIn answering for the
+// groups group names. A grouped write is forgotten only when its event is
+// handled (observed), never when a lookup finds the cache caught up: the
+// group index beside the cache (localState.slicesByService) is kept by the
+// same handler, and until it has run only this overlay lists the object.
+func newGroupedRecentWrites[T object](group func(T) intern.Group) *recentWrites[T] {
+	return &recentWrites[T]{m: map[string]recentWrite{}, group: group}
 }
 
 // set records r at key; w.mu must be held.
 func (w *recentWrites[T]) set(key string, r recentWrite) {
 	w.m[key] = r
 	if w.group != nil {
-		g := r.group
-		if w.groups[g] == nil {
-			w.groups[g] = map[string]bool{}
-		}
-		w.groups[g][key] = true
+		w.groups.Add(r.group, nameOf(key))
 	}
+}
+
+// nameOf is the name in a "<namespace>/<name>" key.
+func nameOf(key string) string {
+	_, name, _ := strings.Cut(key, "/")
+	return name
 }
 
 // forget drops key; w.mu must be held.
@@ -68,11 +76,7 @@ func (w *recentWrites[T]) forget(key string) {
 	}
 	delete(w.m, key)
 	if w.group != nil {
-		g := r.group
-		delete(w.groups[g], key)
-		if len(w.groups[g]) == 0 {
-			delete(w.groups, g)
-		}
+		w.groups.Remove(r.group, nameOf(key))
 	}
 }
 
@@ -119,7 +123,9 @@ func (w *recentWrites[T]) resolve(key string, cached T, found bool) (T, bool) {
 	if found {
 		rv := resourceVersion(cached)
 		if rv > r.rv || (rv == r.rv && !r.deleted) {
-			w.forget(key) // the cache has caught up with our write
+			if w.group == nil {
+				w.forget(key) // the cache has caught up with our write
+			}
 			return cached, true
 		}
 	}
@@ -155,15 +161,10 @@ func (w *recentWrites[T]) observed(obj metav1.Object, deleted bool) (echo bool) 
 	return false
 }
 
-// keysIn lists the keys of the recorded writes in group (see
+// namesIn lists the names of the recorded writes in group (see
 // newGroupedRecentWrites): objects a cache lookup by name would not find,
-// because the cache has not seen them yet.
-func (w *recentWrites[T]) keysIn(group string) []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.groups[group]))
-	for k := range w.groups[group] {
-		out = append(out, k)
-	}
-	return out
+// because the cache has not seen them yet. The slice is shared: callers
+// must not change it.
+func (w *recentWrites[T]) namesIn(group intern.Group) []string {
+	return w.groups.Members(group)
 }

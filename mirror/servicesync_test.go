@@ -121,6 +121,8 @@ func (h *syncHarness) cache(t *testing.T, objs ...metav1.Object) {
 			err = h.inf.Endpoints.GetIndexer().Add(cached)
 		case *discoveryv1.EndpointSlice:
 			err = h.inf.Slices.GetIndexer().Add(cached)
+			// The informer's handler indexes a slice by Service (indexSlices).
+			h.s.local.slicesByService.Add(cached.(*cachedSlice).service(), o.GetName())
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/svcmirror/svcmirror/intern"
 	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 
@@ -48,9 +49,6 @@ type Options struct {
 	// handlers report it) until Promote.
 	Candidate bool
 }
-
-// serviceNameIndex indexes EndpointSlices by "<namespace>/<service>".
-const serviceNameIndex = "service"
 
 // Cluster watches one remote cluster. Make it with Start; it runs until
 // its context ends.
@@ -285,19 +283,16 @@ func (c *Cluster) Services(namespace string) []cache.ObjectName {
 // its EndpointSlices. Addresses and Ports are shared with the cache: the
 // caller must not modify them.
 func (c *Cluster) Endpoints(namespace, name string) []plan.RemoteEndpoint {
-	objs, _ := c.current().slices.GetIndexer().ByIndex(serviceNameIndex, namespace+"/"+name)
+	ws := c.current()
+	store := ws.slices.GetStore()
 	var out []plan.RemoteEndpoint
-	for _, obj := range objs {
-		out = append(out, obj.(*cachedSlice).Endpoints...)
+	for _, slice := range ws.bySvc.Members(intern.Group{Namespace: namespace, Name: name}) {
+		// A slice deleted since its handler last ran is simply gone.
+		if obj, ok, _ := store.GetByKey(namespace + "/" + slice); ok {
+			out = append(out, obj.(*cachedSlice).Endpoints...)
+		}
 	}
 	return out
-}
-
-func sliceServiceIndex(obj any) ([]string, error) {
-	if s := obj.(*cachedSlice); s.Service != "" {
-		return []string{s.Namespace + "/" + s.Service}, nil
-	}
-	return nil, nil
 }
 
 func enqueueObject(obj any, changed func(namespace, name string)) {

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,6 +96,44 @@ func TestEndpointsAcrossSlicesKeepAddressesPortsConditionsHostnameAndZone(t *tes
 	if diff := cmp.Diff(want, got, sortEndpoints); diff != "" {
 		t.Fatalf("endpoints (-want +got):\n%s", diff)
 	}
+}
+
+func TestEndpointsFollowSlicesThatMoveAndGo(t *testing.T) {
+	c, client := startFake(t, svc("gw", "true", "1"), svc("web", "true", "2"))
+	ctx := context.Background()
+	addresses := func(name string) []string {
+		var out []string
+		for _, e := range c.Endpoints("ns", name) {
+			out = append(out, e.Addresses...)
+		}
+		slices.Sort(out)
+		return out
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: gw has %v, web has %v", what, addresses("gw"), addresses("web"))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	moved, err := client.DiscoveryV1().EndpointSlices("ns").Get(ctx, "gw-2", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved.Labels[discoveryv1.LabelServiceName] = "web"
+	if _, err := client.DiscoveryV1().EndpointSlices("ns").Update(ctx, moved, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("a slice relabelled to another Service moves with it", func() bool {
+		return slices.Equal(addresses("gw"), []string{"10.0.0.1"}) && slices.Equal(addresses("web"), []string{"10.0.0.2"})
+	})
+	if err := client.DiscoveryV1().EndpointSlices("ns").Delete(ctx, "gw-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("a deleted slice's endpoints go", func() bool { return len(addresses("gw")) == 0 })
 }
 
 var sortEndpoints = cmpopts.SortSlices(func(a, b plan.RemoteEndpoint) bool { return a.Addresses[0] < b.Addresses[0] })

@@ -76,6 +76,11 @@ func (s *cachedSlice) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name, ResourceVersion: s.ResourceVersion}
 }
 
+// group is the slice's Service, its group in the watch set's index.
+func (s *cachedSlice) group() intern.Group {
+	return intern.Group{Namespace: s.Namespace, Name: s.Service}
+}
+
 // slimSlice is the remote EndpointSlice informer's transform.
 func slimSlice(obj any) (any, error) {
 	s, ok := obj.(*discoveryv1.EndpointSlice)

@@ -10,6 +10,8 @@ import (
 	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/svcmirror/svcmirror/intern"
 )
 
 // watchSet is one generation of a Cluster's informers: a Service informer
@@ -35,6 +37,10 @@ type watchSet struct {
 	forwarding atomic.Bool
 	// cancel stops the set's informers.
 	cancel context.CancelFunc
+	// bySvc holds the names of each Service's EndpointSlices, and
+	// slicesIndexed is done once it holds the slices' first list.
+	bySvc         intern.Groups
+	slicesIndexed cache.DoneChecker
 }
 
 // newWatchSet builds (but does not start) a generation of informers.
@@ -57,14 +63,11 @@ func (c *Cluster) newWatchSet(ctx context.Context, cancel context.CancelFunc) *w
 
 	// Every Service's EndpointSlices, reduced to the fields the engine reads:
 	// a remote cluster can hold many more of these than exported Services.
-	// No namespace index (a factory's informers get one): slices are only
-	// looked up by Service, and an index entry per slice is memory.
+	// No client-go index at all: slices are looked up by Service through
+	// ws.bySvc, kept by the handler below at a fifth of an index's memory.
 	ws.slices = discoveryinformers.NewFilteredEndpointSliceInformer(c.client, metav1.NamespaceAll, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName })
 	_ = ws.slices.SetTransform(slimSlice) // fails only once started
-	if err := ws.slices.AddIndexers(cache.Indexers{serviceNameIndex: sliceServiceIndex}); err != nil {
-		logger.Error(err, "Adding EndpointSlice index") // only fails once started
-	}
 
 	changed := func(namespace, name string) {
 		if ws.forwarding.Load() {
@@ -78,20 +81,46 @@ func (c *Cluster) newWatchSet(ctx context.Context, cancel context.CancelFunc) *w
 			DeleteFunc: func(obj any) { enqueueObject(obj, changed) },
 		})
 	}
-	onSlice := func(obj any) {
-		if s, ok := tombstoned(obj).(*cachedSlice); ok {
-			// Only exported Services matter; the rest of the cluster's
-			// endpoint churn stays out of the queue.
-			if c.cachedService(s.Namespace, s.Service) != nil {
-				changed(s.Namespace, s.Service)
-			}
+	// The index is brought up to date before the Service is queued, so
+	// the sync that follows reads the slice's group as the event left it.
+	forward := func(s *cachedSlice) {
+		// Only exported Services matter; the rest of the cluster's
+		// endpoint churn stays out of the queue.
+		if c.cachedService(s.Namespace, s.Service) != nil {
+			changed(s.Namespace, s.Service)
 		}
 	}
-	_, _ = ws.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    onSlice,
-		UpdateFunc: func(_, obj any) { onSlice(obj) },
-		DeleteFunc: onSlice,
+	reg, err := ws.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if s, ok := obj.(*cachedSlice); ok {
+				ws.bySvc.Add(s.group(), s.Name)
+				forward(s)
+			}
+		},
+		UpdateFunc: func(oldObj, obj any) {
+			old, okOld := oldObj.(*cachedSlice)
+			s, ok := obj.(*cachedSlice)
+			if !okOld || !ok {
+				return
+			}
+			ws.bySvc.Move(s.Name, old.group(), s.group())
+			if old.Service != s.Service {
+				forward(old)
+			}
+			forward(s)
+		},
+		DeleteFunc: func(obj any) {
+			if s, ok := tombstoned(obj).(*cachedSlice); ok {
+				ws.bySvc.Remove(s.group(), s.Name)
+				forward(s)
+			}
+		},
 	})
+	if err != nil {
+		logger.Error(err, "Adding the EndpointSlice handler") // only fails once stopped
+	} else {
+		ws.slicesIndexed = reg.HasSyncedChecker()
+	}
 	return ws
 }
 
@@ -116,6 +145,9 @@ func (ws *watchSet) waitSynced(ctx context.Context) bool {
 	var checkers []cache.DoneChecker
 	for _, inf := range ws.all() {
 		checkers = append(checkers, inf.HasSyncedChecker())
+	}
+	if ws.slicesIndexed != nil {
+		checkers = append(checkers, ws.slicesIndexed)
 	}
 	return cache.WaitFor(ctx, "", checkers...)
 }
