@@ -7,9 +7,11 @@ import "runtime/debug"
 // which live as long as the process: at Go's default of 100 the heap grows
 // to twice that working set between collections, so the pod needs twice the
 // memory it uses. At 50 `make bench` measured peak RSS at 5,000 Services
-// down by about a fifth (117-122 MiB against 138-144), for CPU within the
-// run-to-run noise (see BENCHMARKS.md). GOGC in the environment wins.
-const defaultGCPercent = 50
+// down by about a fifth (117-122 MiB against 138-144); at 25 the heap may
+// grow by a quarter of the caches. The price is more collections, each
+// marking the caches: see BENCHMARKS.md ("GC target") for what they cost
+// at 10,000 Services. GOGC in the environment wins.
+const defaultGCPercent = 25
 
 // tuneGC applies defaultGCPercent unless GOGC is set, and reports whether
 // it did.

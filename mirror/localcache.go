@@ -98,7 +98,12 @@ func slimLocal(obj any) (any, error) {
 				o.Endpoints[i].Addresses[j] = intern.String(a)
 			}
 		}
-		return &cachedSlice{Meta: intern.MetaOf(o), AddressType: o.AddressType,
+		meta := intern.MetaOf(o)
+		// A slice's name is its own (the mirror's name and a number):
+		// interned, it would cost the interning table's entry and share
+		// nothing.
+		meta.Name = o.Name
+		return &cachedSlice{Meta: meta, AddressType: o.AddressType,
 			Endpoints: lastSliceEndpoints.Share(o.Endpoints), Ports: lastSlicePorts.Share(o.Ports)}, nil
 	}
 	return obj, nil

@@ -289,7 +289,7 @@ func (c *Cluster) Endpoints(namespace, name string) []plan.RemoteEndpoint {
 	for _, slice := range ws.bySvc.Members(intern.Group{Namespace: namespace, Name: name}) {
 		// A slice deleted since its handler last ran is simply gone.
 		if obj, ok, _ := store.GetByKey(namespace + "/" + slice); ok {
-			out = append(out, obj.(*cachedSlice).Endpoints...)
+			out = obj.(*cachedSlice).remoteEndpoints(out)
 		}
 	}
 	return out

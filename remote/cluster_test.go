@@ -147,8 +147,8 @@ func TestSlimSliceKeepsOnlyWhatTheEngineReads(t *testing.T) {
 		Ports: []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}},
 	}
 	out, _ := slimSlice(in)
-	want := &cachedSlice{Namespace: "ns", Name: "s", Service: "web", Endpoints: []plan.RemoteEndpoint{{
-		Hostname: "h", Ready: true, Serving: true, Addresses: []string{"10.0.0.1"}, Ports: in.Ports}}}
+	want := &cachedSlice{Namespace: "ns", Name: "s", Service: "web", Ports: in.Ports, Endpoints: []cachedEndpoint{{
+		Hostname: "h", Ready: true, Serving: true, Addresses: []string{"10.0.0.1"}}}}
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Fatalf("slim slice (-want +got):\n%s", diff)
 	}
@@ -156,6 +156,7 @@ func TestSlimSliceKeepsOnlyWhatTheEngineReads(t *testing.T) {
 
 func TestSlimServiceKeepsOnlyWhatTheEngineReads(t *testing.T) {
 	in := svc("gw", "true", "7")
+	in.UID = "2f1e0b2a-1c2d-4e5f-8a9b-000000000001"
 	in.Annotations = map[string]string{"a": "b"}
 	in.Spec.Selector = map[string]string{"app": "gw"}
 	in.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
@@ -165,7 +166,7 @@ func TestSlimServiceKeepsOnlyWhatTheEngineReads(t *testing.T) {
 	out, _ := slimService(in)
 	got := out.(*cachedService).service()
 	want := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: in.Namespace, Name: in.Name, UID: in.UID, ResourceVersion: in.ResourceVersion,
+		ObjectMeta: metav1.ObjectMeta{Namespace: in.Namespace, Name: in.Name, ResourceVersion: in.ResourceVersion, // no UID
 			Labels: in.Labels, Annotations: in.Annotations},
 		Spec: corev1.ServiceSpec{Type: in.Spec.Type, ClusterIP: in.Spec.ClusterIP, Ports: in.Spec.Ports},
 	}

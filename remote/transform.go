@@ -10,7 +10,7 @@ import (
 )
 
 // cachedService is what the remote Service cache keeps of a Service: what
-// the engine reads. Its identity and resourceVersion (copied onto the
+// the engine reads. Its name and resourceVersion (copied onto the
 // mirror), labels (the export selectors and the mirror's labels),
 // annotations (copied), deletion mark, and of its spec the type, ClusterIP
 // (headlessness) and ports. Status, managedFields, selector, IP families,
@@ -44,8 +44,12 @@ func slimService(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
+	meta := intern.MetaOf(svc)
+	// Nothing reads a remote Service's UID (mirrors have their own), and
+	// it is 64 bytes of every cached Service.
+	meta.UID = ""
 	return &cachedService{
-		Meta:      intern.MetaOf(svc),
+		Meta:      meta,
 		Type:      corev1.ServiceType(intern.String(string(svc.Spec.Type))),
 		ClusterIP: svc.Spec.ClusterIP,
 		Ports:     intern.ServicePorts(svc.Spec.Ports),
@@ -53,18 +57,42 @@ func slimService(obj any) (any, error) {
 }
 
 // cachedSlice is what the remote EndpointSlice cache keeps of a slice:
-// its identity, the Service it belongs to, and its endpoints as the engine
-// reads them (addresses, conditions with the API's defaults applied,
-// hostname, zone, and the slice's address type and ports, shared by every
-// endpoint of the slice). nodeName, targetRef, hints, labels and the rest
-// are dropped: they name remote objects and mean nothing locally, and the
-// cache holds every slice of the remote cluster, exported or not.
+// its identity, the Service it belongs to, its address type and ports, and
+// its endpoints as the engine reads them (see cachedEndpoint). nodeName,
+// targetRef, hints, labels and the rest are dropped: they name remote
+// objects and mean nothing locally, and the cache holds every slice of the
+// remote cluster, exported or not.
 type cachedSlice struct {
 	Namespace, Name string
 	ResourceVersion string
 	// Service is the slice's kubernetes.io/service-name label.
-	Service   string
-	Endpoints []plan.RemoteEndpoint
+	Service     string
+	AddressType discoveryv1.AddressType
+	// Ports are shared with other slices (lastPorts): never modify them.
+	Ports     []discoveryv1.EndpointPort
+	Endpoints []cachedEndpoint
+}
+
+// cachedEndpoint is one endpoint of a cached slice: its addresses,
+// hostname, zone and conditions with the API's defaults applied. The
+// slice's address type and ports are the slice's, not repeated here: as
+// plan.RemoteEndpoint carries them, an endpoint would cost 40 bytes more.
+type cachedEndpoint struct {
+	Addresses                   []string
+	Hostname, Zone              string
+	Ready, Serving, Terminating bool
+}
+
+// remoteEndpoints appends the slice's endpoints to out as the engine reads
+// them. Addresses and Ports are shared with the cache.
+func (s *cachedSlice) remoteEndpoints(out []plan.RemoteEndpoint) []plan.RemoteEndpoint {
+	for _, e := range s.Endpoints {
+		out = append(out, plan.RemoteEndpoint{
+			Hostname: e.Hostname, Zone: e.Zone, Ready: e.Ready, Serving: e.Serving, Terminating: e.Terminating,
+			AddressType: s.AddressType, Addresses: e.Addresses, Ports: s.Ports,
+		})
+	}
+	return out
 }
 
 // GetObjectMeta gives client-go the slice's store key. It builds the
@@ -92,12 +120,12 @@ func slimSlice(obj any) (any, error) {
 		Name:            s.Name,
 		ResourceVersion: s.ResourceVersion,
 		Service:         intern.String(s.Labels[discoveryv1.LabelServiceName]),
-		Endpoints:       make([]plan.RemoteEndpoint, len(s.Endpoints)),
+		AddressType:     discoveryv1.AddressType(intern.String(string(s.AddressType))),
+		Ports:           lastPorts.Share(s.Ports),
+		Endpoints:       make([]cachedEndpoint, len(s.Endpoints)),
 	}
-	addressType := discoveryv1.AddressType(intern.String(string(s.AddressType)))
-	ports := lastPorts.Share(s.Ports)
 	for i, e := range s.Endpoints {
-		out.Endpoints[i] = remoteEndpoint(addressType, ports, e)
+		out.Endpoints[i] = endpointOf(e)
 	}
 	return out, nil
 }
@@ -108,15 +136,15 @@ func slimSlice(obj any) (any, error) {
 // remembered, so nothing grows; nothing changes cached ports.
 var lastPorts = &intern.Last[discoveryv1.EndpointPort]{}
 
-// remoteEndpoint is what the engine keeps of one endpoint, with the API's
+// endpointOf is what the cache keeps of one endpoint, with the API's
 // meaning of absent conditions: ready unless it says otherwise, serving as
 // ready when absent, not terminating when absent.
-func remoteEndpoint(addressType discoveryv1.AddressType, ports []discoveryv1.EndpointPort, e discoveryv1.Endpoint) plan.RemoteEndpoint {
+func endpointOf(e discoveryv1.Endpoint) cachedEndpoint {
 	ready := e.Conditions.Ready == nil || *e.Conditions.Ready
-	ep := plan.RemoteEndpoint{
+	ep := cachedEndpoint{
 		Ready: ready, Serving: ready,
 		Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
-		AddressType: addressType, Addresses: e.Addresses, Ports: ports,
+		Addresses:   e.Addresses,
 	}
 	if e.Conditions.Serving != nil {
 		ep.Serving = *e.Conditions.Serving
