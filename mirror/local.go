@@ -115,35 +115,20 @@ func (l *localState) synced() []cache.DoneChecker {
 	return checks
 }
 
-// service and endpoints return the freshest known copy of namespace/name:
-// our own latest write when the cache has not caught up with it yet.
-func (l *localState) service(namespace, name string) *corev1.Service {
-	return freshest(l.inf.Services.GetStore(), l.services.recent, namespace, name)
-}
-
-func (l *localState) endpointsOf(namespace, name string) *corev1.Endpoints {
-	return freshest(l.inf.Endpoints.GetStore(), l.endpoints.recent, namespace, name)
-}
-
-func freshest[T object](store cache.Store, recent *recentWrites[T], namespace, name string) T {
+// freshest returns the freshest known state of namespace/name: the cache's
+// item, or our own latest write (in the same compact form) when the cache
+// has not caught up with it yet.
+func freshest[T object](store cache.Store, recent *recentWrites[T], namespace, name string) (metav1.Object, bool) {
 	key := namespace + "/" + name
 	item, found, _ := store.GetByKey(key)
-	var cached T
-	if found {
-		cached, found = fromCache[T](item)
-	}
-	obj, ok := recent.resolve(key, cached, found)
-	if !ok {
-		var zero T
-		return zero
-	}
-	return obj
+	cached, _ := item.(metav1.Object)
+	return recent.resolve(key, cached, found && cached != nil)
 }
 
-// slicesOf returns the freshest known copies of our EndpointSlices of the
+// slicesOf returns the freshest known state of our EndpointSlices of the
 // local Service namespace/service: those in the cache, and those we just
 // created that it does not show yet, less those we just deleted.
-func (l *localState) slicesOf(namespace, service string) []*discoveryv1.EndpointSlice {
+func (l *localState) slicesOf(namespace, service string) []metav1.Object {
 	group := intern.Group{Namespace: namespace, Name: service}
 	names := map[string]bool{}
 	for _, n := range l.slicesByService.Members(group) {
@@ -152,9 +137,9 @@ func (l *localState) slicesOf(namespace, service string) []*discoveryv1.Endpoint
 	for _, n := range l.slices.recent.namesIn(group) {
 		names[n] = true
 	}
-	var out []*discoveryv1.EndpointSlice
+	var out []metav1.Object
 	for n := range names {
-		if s := freshest(l.inf.Slices.GetStore(), l.slices.recent, namespace, n); s != nil {
+		if s, ok := freshest(l.inf.Slices.GetStore(), l.slices.recent, namespace, n); ok {
 			out = append(out, s)
 		}
 	}
@@ -163,18 +148,26 @@ func (l *localState) slicesOf(namespace, service string) []*discoveryv1.Endpoint
 
 // observe fills a plan's view of the local objects: those at names, and
 // every endpoint mirror of the mirror named mirrorName, with their slices.
+// Cached objects come in their compact form: the plan gets their owned
+// fields' digests in Local.Owned.
 func (l *localState) observe(namespace, mirrorName string, names []string) plan.Local {
 	local := plan.Local{Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{},
-		Slices: map[string]*discoveryv1.EndpointSlice{}}
+		Slices: map[string]*discoveryv1.EndpointSlice{}, Owned: plan.Digests{}}
 	add := func(name string) {
-		if svc := l.service(namespace, name); svc != nil {
-			local.Services[name] = svc
+		if item, ok := freshest(l.inf.Services.GetStore(), l.services.recent, namespace, name); ok {
+			if svc, ok := observedAs[*corev1.Service](item, local.Owned); ok {
+				local.Services[name] = svc
+			}
 		}
-		if ep := l.endpointsOf(namespace, name); ep != nil {
-			local.Endpoints[name] = ep
+		if item, ok := freshest(l.inf.Endpoints.GetStore(), l.endpoints.recent, namespace, name); ok {
+			if ep, ok := observedAs[*corev1.Endpoints](item, local.Owned); ok {
+				local.Endpoints[name] = ep
+			}
 		}
-		for _, s := range l.slicesOf(namespace, name) {
-			local.Slices[s.Name] = s
+		for _, item := range l.slicesOf(namespace, name) {
+			if s, ok := observedAs[*discoveryv1.EndpointSlice](item, local.Owned); ok {
+				local.Slices[s.Name] = s
+			}
 		}
 	}
 	for _, n := range names {

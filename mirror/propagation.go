@@ -37,5 +37,10 @@ func (c *changeClock) take(key queue.Key) (at time.Time, ok bool) {
 	defer c.mu.Unlock()
 	at, ok = c.seen[key]
 	delete(c.seen, key)
+	if ok && len(c.seen) == 0 {
+		// A Go map keeps its largest size: at start-up this one holds
+		// every Service of the link at once. Let that go.
+		c.seen = map[queue.Key]time.Time{}
+	}
 	return at, ok
 }

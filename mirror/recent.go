@@ -35,7 +35,7 @@ type recentWrite struct {
 	// (localcache.go): thousands of writes are in flight while a large
 	// link converges, and the API server's answer is several times the
 	// size.
-	obj     any
+	obj     metav1.Object
 	group   intern.Group
 	rv      uint64
 	deleted bool
@@ -75,6 +75,11 @@ func (w *recentWrites[T]) forget(key string) {
 		return
 	}
 	delete(w.m, key)
+	if len(w.m) == 0 {
+		// A Go map keeps its largest size, here the writes in flight at
+		// the height of a convergence: thousands. Let that go.
+		w.m = map[string]recentWrite{}
+	}
 	if w.group != nil {
 		w.groups.Remove(r.group, nameOf(key))
 	}
@@ -104,7 +109,8 @@ func (w *recentWrites[T]) record(obj T, deleted bool) {
 	}
 	key := objectKey(obj)
 	if !deleted {
-		r.obj, _ = slimLocal(obj)
+		slim, _ := slimLocal(obj)
+		r.obj, _ = slim.(metav1.Object)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -112,8 +118,10 @@ func (w *recentWrites[T]) record(obj T, deleted bool) {
 }
 
 // resolve returns the freshest known state of the object at key, given
-// the informer cache's copy (found false when the cache has none).
-func (w *recentWrites[T]) resolve(key string, cached T, found bool) (T, bool) {
+// the informer cache's item (found false when the cache has none): that
+// item, or our write's compact form (localcache.go) when the cache has not
+// caught up with it.
+func (w *recentWrites[T]) resolve(key string, cached metav1.Object, found bool) (metav1.Object, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r, ok := w.m[key]
@@ -129,11 +137,10 @@ func (w *recentWrites[T]) resolve(key string, cached T, found bool) (T, bool) {
 			return cached, true
 		}
 	}
-	if r.deleted {
-		var zero T
-		return zero, false
+	if r.deleted || r.obj == nil {
+		return nil, false
 	}
-	return fromCache[T](r.obj)
+	return r.obj, true
 }
 
 // observed is told of every informer event for an object; it reports

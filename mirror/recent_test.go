@@ -39,8 +39,8 @@ func TestRecentWritesResolve(t *testing.T) {
 			if found != tc.wantFound {
 				t.Fatalf("found %v, want %v", found, tc.wantFound)
 			}
-			if found && got.ResourceVersion != tc.wantRV {
-				t.Fatalf("resolved rv %s, want %s", got.ResourceVersion, tc.wantRV)
+			if found && got.GetResourceVersion() != tc.wantRV {
+				t.Fatalf("resolved rv %s, want %s", got.GetResourceVersion(), tc.wantRV)
 			}
 		})
 	}

@@ -240,6 +240,31 @@ func TestSyncOfAMirrorAlreadyRightWritesNothing(t *testing.T) {
 	}
 }
 
+// The caches keep a digest of each mirror object's owned fields, not the
+// fields: drift in any of them must still be found and repaired.
+func TestSyncRepairsDriftTheCachedDigestsReveal(t *testing.T) {
+	remote := exportedService("web", "true")
+	d, err := plan.DesiredWith(newSyncHarness(t).s.conn.snapshot().Link, plan.RemoteState{Service: remote, Endpoints: []plan.RemoteEndpoint{readyEndpoint}},
+		plan.ModeGateway, plan.Gateway{Addresses: []plan.GatewayAddress{{IP: "192.0.2.10", Alive: true}}}, plan.DefaultOutput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := d.Endpoints.DeepCopy()
+	ep.Subsets[0].Addresses[0].IP = "203.0.113.9" // someone re-pointed it
+	slice := d.Slices[0].DeepCopy()
+	slice.Annotations["example.com/added"] = "x" // someone annotated it
+	svc := d.Service.DeepCopy()
+	h := newSyncHarness(t, svc, ep, slice)
+	h.cache(t, svc, ep, slice)
+	h.export(remote, readyEndpoint)
+	if err := h.s.sync(context.Background(), queue.ServiceKey("apps", "web")); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"get endpoints web-east", "update endpoints web-east", "get endpointslices web-east.0", "update endpointslices web-east.0"}, h.writes()); diff != "" {
+		t.Fatalf("repair (-want +got):\n%s", diff)
+	}
+}
+
 func TestSyncSkipsMissingNamespaceAndSaysSo(t *testing.T) {
 	h := newSyncHarness(t)
 	svc := exportedService("web", "true")

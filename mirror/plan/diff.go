@@ -65,7 +65,14 @@ func (a Action) String() string {
 // internalTrafficPolicy, nodePorts, metadata, status) are never compared and
 // are kept on update.
 func PlanService(desired, existing *corev1.Service) (Action, *corev1.Service) {
-	action := decide(desired, existing, func(d, e *corev1.Service) bool { return isHeadless(d) != isHeadless(e) }, serviceInSync)
+	return planService(desired, existing, nil)
+}
+
+// planService is PlanService for an existing object whose owned fields
+// may be known only by their digest (owned).
+func planService(desired, existing *corev1.Service, owned Digests) (Action, *corev1.Service) {
+	inSync := func(d, e *corev1.Service) bool { return ServiceDigest(d) == ownedDigest(owned, e, ServiceDigest) }
+	action := decide(desired, existing, func(d, e *corev1.Service) bool { return isHeadless(d) != isHeadless(e) }, inSync)
 	if action != ActionUpdate {
 		return action, picked(action, desired, existing)
 	}
@@ -135,7 +142,13 @@ func picked[T any](action Action, desired, existing *T) *T {
 // annotation maps and the subsets, compared after normalising (address and
 // port order, nil versus empty, the TCP protocol default).
 func PlanEndpoints(desired, existing *corev1.Endpoints) (Action, *corev1.Endpoints) {
-	if action := decide(desired, existing, nil, endpointsInSync); action != ActionUpdate {
+	return planEndpoints(desired, existing, nil)
+}
+
+// planEndpoints is PlanEndpoints with owned digests (see planService).
+func planEndpoints(desired, existing *corev1.Endpoints, owned Digests) (Action, *corev1.Endpoints) {
+	inSync := func(d, e *corev1.Endpoints) bool { return EndpointsDigest(d) == ownedDigest(owned, e, EndpointsDigest) }
+	if action := decide(desired, existing, nil, inSync); action != ActionUpdate {
 		return action, picked(action, desired, existing)
 	}
 	return ActionUpdate, OwnEndpoints(existing, desired)

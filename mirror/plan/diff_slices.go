@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 )
 
 // PlanSlice decides what to do about one mirror EndpointSlice; desired is
@@ -19,8 +18,16 @@ import (
 // someone added is drift) and the ports, compared after normalising (see
 // slicesInSync).
 func PlanSlice(desired, existing *discoveryv1.EndpointSlice) (Action, *discoveryv1.EndpointSlice) {
+	return planSlice(desired, existing, nil)
+}
+
+// planSlice is PlanSlice with owned digests (see planService).
+func planSlice(desired, existing *discoveryv1.EndpointSlice, owned Digests) (Action, *discoveryv1.EndpointSlice) {
 	recreate := func(d, e *discoveryv1.EndpointSlice) bool { return d.AddressType != e.AddressType }
-	if action := decide(desired, existing, recreate, slicesInSync); action != ActionUpdate {
+	inSync := func(d, e *discoveryv1.EndpointSlice) bool {
+		return SliceDigest(d) == ownedDigest(owned, e, SliceDigest)
+	}
+	if action := decide(desired, existing, recreate, inSync); action != ActionUpdate {
 		return action, picked(action, desired, existing)
 	}
 	return ActionUpdate, OwnSlice(existing, desired)
@@ -42,11 +49,7 @@ func OwnSlice(existing, desired *discoveryv1.EndpointSlice) *discoveryv1.Endpoin
 // true, serving: ready's value, terminating: false), endpoints in address
 // order, ports in name order.
 func slicesInSync(desired, existing *discoveryv1.EndpointSlice) bool {
-	return maps.Equal(desired.Labels, existing.Labels) &&
-		maps.Equal(desired.Annotations, existing.Annotations) &&
-		desired.AddressType == existing.AddressType &&
-		slices.Equal(normalSlicePorts(desired.Ports), normalSlicePorts(existing.Ports)) &&
-		equality.Semantic.DeepEqual(normalSliceEndpoints(desired.Endpoints), normalSliceEndpoints(existing.Endpoints))
+	return SliceDigest(desired) == SliceDigest(existing)
 }
 
 // normalSlicePort is the comparable form of a slice port.

@@ -2,11 +2,9 @@ package plan
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -15,14 +13,10 @@ import (
 // equal to what we asked for. Without this every sync would rewrite every
 // mirror; an idle mirror must cause zero writes.
 
-// serviceInSync compares a Service's owned fields (see PlanService). maps.Equal
-// treats nil and empty maps as equal.
+// serviceInSync compares a Service's owned fields (see PlanService) by
+// their digests (owned.go): nil and empty maps are equal.
 func serviceInSync(desired, existing *corev1.Service) bool {
-	return maps.Equal(desired.Labels, existing.Labels) &&
-		maps.Equal(desired.Annotations, existing.Annotations) &&
-		maps.Equal(desired.Spec.Selector, existing.Spec.Selector) &&
-		serviceType(desired) == serviceType(existing) &&
-		slices.Equal(normalPorts(desired.Spec.Ports), normalPorts(existing.Spec.Ports))
+	return ServiceDigest(desired) == ServiceDigest(existing)
 }
 
 // serviceType applies the API server's default type.
@@ -68,11 +62,10 @@ func protocol(p corev1.Protocol) corev1.Protocol {
 	return p
 }
 
-// endpointsInSync compares an Endpoints' owned fields (see PlanEndpoints).
+// endpointsInSync compares an Endpoints' owned fields (see PlanEndpoints)
+// by their digests.
 func endpointsInSync(desired, existing *corev1.Endpoints) bool {
-	return maps.Equal(desired.Labels, existing.Labels) &&
-		maps.Equal(desired.Annotations, existing.Annotations) &&
-		equality.Semantic.DeepEqual(normalSubsets(desired.Subsets), normalSubsets(existing.Subsets))
+	return EndpointsDigest(desired) == EndpointsDigest(existing)
 }
 
 // normalSubsets returns a canonical copy of subsets: subsets without any

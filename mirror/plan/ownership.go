@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -68,4 +69,19 @@ func sortedValues[T metav1.Object](m map[string]T) []T {
 	}
 	slices.SortFunc(out, func(a, b T) int { return cmp.Compare(a.GetName(), b.GetName()) })
 	return out
+}
+
+// IsMark reports whether a label or annotation key is one of the marks
+// read of an existing local object besides its owned fields: the
+// ownership labels, the headless parent, a slice's Service and the
+// remote-svc-fq-name. The local caches keep these and the owned fields'
+// digest, nothing else of an object's labels and annotations, so every key
+// this package or the engine reads of a cached object must be listed.
+func IsMark(key string) bool {
+	switch key {
+	case LabelMirroredService, LabelClusterName, LabelHeadlessMirrorSvcName, discoveryv1.LabelServiceName,
+		AnnotationRemoteSvcFQName:
+		return true
+	}
+	return false
 }

@@ -44,6 +44,10 @@ type Local struct {
 	Services  map[string]*corev1.Service
 	Endpoints map[string]*corev1.Endpoints
 	Slices    map[string]*discoveryv1.EndpointSlice
+	// Owned has the owned-field digests of the objects above that came
+	// from the caches' compact forms, which keep identity, ownership marks
+	// and that digest, not the fields (see OwnedDigest).
+	Owned Digests
 }
 
 // slicesOf returns the cached slices of the local Service service that
@@ -148,6 +152,9 @@ type HeadlessPhase struct {
 	// ClusterIPs are the endpoint mirrors' ClusterIPs known from the cache,
 	// by Service name; the first phase's creates add theirs.
 	ClusterIPs map[string]string
+	// Owned has the digests of the existing objects' owned fields, as in
+	// Local.
+	Owned Digests
 }
 
 // Changes returns the writes the headless Endpoints and EndpointSlices
@@ -159,8 +166,8 @@ func (h *HeadlessPhase) Changes(clusterIPs map[string]string) []Change {
 	if h.Desired.Output.Endpoints {
 		desired = h.Desired.Endpoints(clusterIPs)
 	}
-	p.add(endpointsChange(desired, h.Existing))
-	p.Changes = append(p.Changes, sliceChanges(h.Desired.Slices(clusterIPs), h.ExistingSlices)...)
+	p.add(endpointsChange(desired, h.Existing, h.Owned))
+	p.Changes = append(p.Changes, sliceChanges(h.Desired.Slices(clusterIPs), h.ExistingSlices, h.Owned)...)
 	return p.Changes
 }
 
@@ -214,9 +221,9 @@ func Make(o Observed) *Plan {
 			ips[svc.Name] = svc.Spec.ClusterIP
 		}
 		emFQ := em.Service.Annotations[AnnotationRemoteSvcFQName]
-		p.add(serviceChange(em.Service, svc))
-		p.add(endpointsChange(em.Endpoints, ours(ep, emFQ)))
-		p.Changes = append(p.Changes, sliceChanges(em.Slices, o.Local.slicesOf(em.Service.Name, emFQ))...)
+		p.add(serviceChange(em.Service, svc, o.Local.Owned))
+		p.add(endpointsChange(em.Endpoints, ours(ep, emFQ), o.Local.Owned))
+		p.Changes = append(p.Changes, sliceChanges(em.Slices, o.Local.slicesOf(em.Service.Name, emFQ), o.Local.Owned)...)
 	}
 	p.Changes = append(p.Changes, staleEndpointMirrors(o, name, keep)...)
 
@@ -228,20 +235,21 @@ func Make(o Observed) *Plan {
 	if why := conflict(ep, o.Link.TargetClusterName, fq); why != "" {
 		return skip(ReasonConflict, "Endpoints %s/%s already exist and %s; leaving them alone", o.Namespace, name, why)
 	}
-	p.add(serviceChange(desired.Service, svc))
+	p.add(serviceChange(desired.Service, svc, o.Local.Owned))
 	existingSlices := o.Local.slicesOf(name, fq)
 	switch {
 	case desired.Headless != nil:
-		p.Headless = &HeadlessPhase{Desired: desired.Headless, Existing: ep, ExistingSlices: existingSlices, ClusterIPs: ips}
+		p.Headless = &HeadlessPhase{Desired: desired.Headless, Existing: ep, ExistingSlices: existingSlices, ClusterIPs: ips,
+			Owned: o.Local.Owned}
 		return p
 	case desired.Endpoints != nil:
-		p.add(endpointsChange(desired.Endpoints, ep))
+		p.add(endpointsChange(desired.Endpoints, ep, o.Local.Owned))
 	case ep != nil:
 		// Remote-discovery mirrors have no Endpoints, nor mirrors written
 		// with EndpointSlices alone.
 		p.add(Change{Action: ActionDelete, Kind: KindEndpoints, Object: ep})
 	}
-	p.Changes = append(p.Changes, sliceChanges(desired.Slices, existingSlices)...)
+	p.Changes = append(p.Changes, sliceChanges(desired.Slices, existingSlices, o.Local.Owned)...)
 	return p
 }
 
@@ -258,12 +266,12 @@ func (p *Plan) add(c Change) {
 // to desired: creates and updates first, so that kube-proxy never sees
 // fewer endpoints than either state has, then deletes of the slices no
 // longer wanted.
-func sliceChanges(desired []*discoveryv1.EndpointSlice, existing map[string]*discoveryv1.EndpointSlice) []Change {
+func sliceChanges(desired []*discoveryv1.EndpointSlice, existing map[string]*discoveryv1.EndpointSlice, owned Digests) []Change {
 	p := &Plan{}
 	wanted := map[string]bool{}
 	for _, d := range desired {
 		wanted[d.Name] = true
-		action, obj := PlanSlice(d, existing[d.Name])
+		action, obj := planSlice(d, existing[d.Name], owned)
 		c := Change{Action: action, Kind: KindEndpointSlice, Object: obj}
 		if action == ActionRecreate {
 			c.Existing = existing[d.Name]
@@ -278,8 +286,8 @@ func sliceChanges(desired []*discoveryv1.EndpointSlice, existing map[string]*dis
 	return p.Changes
 }
 
-func serviceChange(desired, existing *corev1.Service) Change {
-	action, obj := PlanService(desired, existing)
+func serviceChange(desired, existing *corev1.Service, owned Digests) Change {
+	action, obj := planService(desired, existing, owned)
 	c := Change{Action: action, Kind: KindService}
 	switch action {
 	case ActionNone:
@@ -291,8 +299,8 @@ func serviceChange(desired, existing *corev1.Service) Change {
 	return c
 }
 
-func endpointsChange(desired, existing *corev1.Endpoints) Change {
-	action, obj := PlanEndpoints(desired, existing)
+func endpointsChange(desired, existing *corev1.Endpoints, owned Digests) Change {
+	action, obj := planEndpoints(desired, existing, owned)
 	return Change{Action: action, Kind: KindEndpoints, Object: obj}
 }
 
@@ -301,7 +309,7 @@ func endpointsChange(desired, existing *corev1.Endpoints) Change {
 // another remote Service are left alone.
 func removals(o Observed, name, fq string) []Change {
 	out := staleEndpointMirrors(o, name, nil)
-	out = append(out, sliceChanges(nil, o.Local.slicesOf(name, fq))...)
+	out = append(out, sliceChanges(nil, o.Local.slicesOf(name, fq), nil)...)
 	if ep := ours(o.Local.Endpoints[name], fq); ep != nil {
 		out = append(out, Change{Action: ActionDelete, Kind: KindEndpoints, Object: ep})
 	}
@@ -323,7 +331,7 @@ func staleEndpointMirrors(o Observed, mirrorName string, keep map[string]bool) [
 		if !ok || ns != o.Namespace || remoteName != o.Name {
 			continue // another remote Service's endpoint mirror
 		}
-		out = append(out, sliceChanges(nil, o.Local.slicesOf(svc.Name, svc.Annotations[AnnotationRemoteSvcFQName]))...)
+		out = append(out, sliceChanges(nil, o.Local.slicesOf(svc.Name, svc.Annotations[AnnotationRemoteSvcFQName]), nil)...)
 		if ep := o.Local.Endpoints[svc.Name]; ep != nil {
 			out = append(out, Change{Action: ActionDelete, Kind: KindEndpoints, Object: ep})
 		}
