@@ -111,7 +111,7 @@ func (p Pairs) Map() map[string]string {
 // the rest are not kept.
 type Meta struct {
 	Namespace, Name   string
-	UID               types.UID
+	UID               UID
 	ResourceVersion   string
 	DeletionTimestamp *metav1.Time
 	Labels            Pairs
@@ -122,7 +122,7 @@ type Meta struct {
 // resourceVersion, which are unique to each object.
 func MetaOf(o metav1.Object) Meta {
 	return Meta{
-		Namespace: String(o.GetNamespace()), Name: String(o.GetName()), UID: o.GetUID(),
+		Namespace: String(o.GetNamespace()), Name: String(o.GetName()), UID: UIDOf(o.GetUID()),
 		ResourceVersion: o.GetResourceVersion(), DeletionTimestamp: o.GetDeletionTimestamp(),
 		Labels: PairsOf(o.GetLabels()), Annotations: PairsOf(o.GetAnnotations()),
 	}
@@ -132,7 +132,7 @@ func MetaOf(o metav1.Object) Meta {
 // annotation maps.
 func (m *Meta) ObjectMeta() metav1.ObjectMeta {
 	return metav1.ObjectMeta{
-		Namespace: m.Namespace, Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		Namespace: m.Namespace, Name: m.Name, UID: m.UID.Value(), ResourceVersion: m.ResourceVersion,
 		DeletionTimestamp: m.DeletionTimestamp, Labels: m.Labels.Map(), Annotations: m.Annotations.Map(),
 	}
 }
@@ -150,8 +150,8 @@ func (m *Meta) GetName() string                       { return m.Name }
 func (m *Meta) SetName(name string)                   { m.Name = name }
 func (m *Meta) GetGenerateName() string               { return "" }
 func (m *Meta) SetGenerateName(string)                {}
-func (m *Meta) GetUID() types.UID                     { return m.UID }
-func (m *Meta) SetUID(uid types.UID)                  { m.UID = uid }
+func (m *Meta) GetUID() types.UID                     { return m.UID.Value() }
+func (m *Meta) SetUID(uid types.UID)                  { m.UID = UIDOf(uid) }
 func (m *Meta) GetResourceVersion() string            { return m.ResourceVersion }
 func (m *Meta) SetResourceVersion(rv string)          { m.ResourceVersion = rv }
 func (m *Meta) GetGeneration() int64                  { return 0 }

@@ -86,10 +86,15 @@ func serverFields(manager string) []metav1.ManagedFieldsEntry {
 	}}
 }
 
+// uuidOf is a UID as the API server makes them: a lower-case UUID.
+func uuidOf(kind string, i int) types.UID {
+	return types.UID(fmt.Sprintf("%08x-4d3c-9a3b-8a9b-%012d", len(kind), i))
+}
+
 func mirrorMeta(i int, kind string) metav1.ObjectMeta {
 	name := fmt.Sprintf("svc-%05d-east", i)
 	return metav1.ObjectMeta{
-		Namespace: "bench", Name: name, UID: types.UID(fmt.Sprintf("%s-4d3c-9a3b-%012d", kind, i)),
+		Namespace: "bench", Name: name, UID: uuidOf(kind, i),
 		ResourceVersion: strconv.Itoa(300000 + i), CreationTimestamp: metav1.Now(),
 		Labels: map[string]string{plan.LabelMirroredService: "true", plan.LabelClusterName: "east",
 			"app": fmt.Sprintf("svc-%05d", i)},
@@ -138,7 +143,7 @@ func mirrorSlice(i int) *discoveryv1.EndpointSlice {
 
 func namespaceObj(i int) *corev1.Namespace {
 	name := fmt.Sprintf("ns-%05d", i)
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(fmt.Sprintf("ns000000-4d3c-9a3b-%012d", i)),
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, UID: uuidOf("ns", i),
 		ResourceVersion: strconv.Itoa(i), CreationTimestamp: metav1.Now(),
 		Labels:        map[string]string{"kubernetes.io/metadata.name": name},
 		ManagedFields: serverFields("kubectl-create")},

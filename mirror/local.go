@@ -90,8 +90,7 @@ func sliceService(s *discoveryv1.EndpointSlice) intern.Group {
 }
 
 func (s *cachedSlice) service() intern.Group {
-	svc, _ := s.Labels.Get(discoveryv1.LabelServiceName)
-	return intern.Group{Namespace: s.Namespace, Name: svc}
+	return intern.Group{Namespace: s.Namespace, Name: s.Service}
 }
 
 func headlessParentIndexFunc(obj any) ([]string, error) {

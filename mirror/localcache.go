@@ -1,9 +1,11 @@
 package mirror
 
 import (
+	"maps"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/svcmirror/svcmirror/intern"
@@ -21,9 +23,68 @@ import (
 // therefore writes the live object with our fields set, never a copy
 // rebuilt from the cache (writer.update).
 
+// cachedMeta is the metadata a compact form keeps: intern.Meta with the
+// label marks alone, shared when equal to the last of their kind (every
+// gateway mirror's Service and Endpoints carry the same ownership labels),
+// and no annotations; the two marks that differ on every mirror, the
+// remote-svc-fq-name and a slice's Service, are fields, since as pairs
+// they would cost 56 bytes more each. The getters and ObjectMeta put them
+// back where the API has them.
+type cachedMeta struct {
+	intern.Meta
+	FQName string
+	// Service is a slice's kubernetes.io/service-name label.
+	Service string
+}
+
+func (m *cachedMeta) GetLabels() map[string]string {
+	labels := m.Meta.GetLabels()
+	if m.Service != "" {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[discoveryv1.LabelServiceName] = m.Service
+	}
+	return labels
+}
+
+func (m *cachedMeta) GetAnnotations() map[string]string {
+	if m.FQName == "" {
+		return nil
+	}
+	return map[string]string{plan.AnnotationRemoteSvcFQName: m.FQName}
+}
+
+// ObjectMeta returns the metadata as the API has it, in new maps.
+func (m *cachedMeta) ObjectMeta() metav1.ObjectMeta {
+	om := m.Meta.ObjectMeta()
+	om.Labels, om.Annotations = m.GetLabels(), m.GetAnnotations()
+	return om
+}
+
+// metaOf is o's cachedMeta; last shares the label marks of o's kind.
+func metaOf(o metav1.Object, last *intern.Last[string]) cachedMeta {
+	labels := o.GetLabels()
+	var marks intern.Pairs
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if plan.IsMark(k) && k != discoveryv1.LabelServiceName {
+			marks = append(marks, intern.String(k), intern.String(labels[k]))
+		}
+	}
+	return cachedMeta{
+		Meta: intern.Meta{
+			Namespace: intern.String(o.GetNamespace()), Name: o.GetName(), UID: intern.UIDOf(o.GetUID()),
+			ResourceVersion: o.GetResourceVersion(), DeletionTimestamp: o.GetDeletionTimestamp(),
+			Labels: last.Share(marks),
+		},
+		FQName:  intern.String(o.GetAnnotations()[plan.AnnotationRemoteSvcFQName]),
+		Service: intern.String(labels[discoveryv1.LabelServiceName]),
+	}
+}
+
 // cachedService is a mirror Service as the local cache keeps it.
 type cachedService struct {
-	intern.Meta
+	cachedMeta
 	ClusterIP string
 	Owned     plan.OwnedDigest
 }
@@ -36,7 +97,7 @@ func (c *cachedService) owned() plan.OwnedDigest { return c.Owned }
 
 // cachedEndpoints is a mirror Endpoints as the local cache keeps it.
 type cachedEndpoints struct {
-	intern.Meta
+	cachedMeta
 	Owned plan.OwnedDigest
 }
 
@@ -48,7 +109,7 @@ func (c *cachedEndpoints) owned() plan.OwnedDigest { return c.Owned }
 
 // cachedSlice is a mirror EndpointSlice as the local cache keeps it.
 type cachedSlice struct {
-	intern.Meta
+	cachedMeta
 	AddressType discoveryv1.AddressType
 	Owned       plan.OwnedDigest
 }
@@ -61,47 +122,20 @@ func (c *cachedSlice) owned() plan.OwnedDigest { return c.Owned }
 
 // slimLocal is the local informers' transform: a mirror Service,
 // Endpoints or EndpointSlice becomes its compact cached form (anything
-// else, and an object already in that form, passes unchanged).
+// else, and an object already in that form, passes unchanged). The names
+// of a Service and its Endpoints are not interned (two copies cost less
+// than an entry in the interning table), nor a slice's.
 func slimLocal(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		return &cachedService{Meta: markMeta(o, lastServiceMarks), ClusterIP: o.Spec.ClusterIP, Owned: plan.ServiceDigest(o)}, nil
+		return &cachedService{cachedMeta: metaOf(o, lastServiceMarks), ClusterIP: o.Spec.ClusterIP, Owned: plan.ServiceDigest(o)}, nil
 	case *corev1.Endpoints:
-		return &cachedEndpoints{Meta: markMeta(o, lastEndpointsMarks), Owned: plan.EndpointsDigest(o)}, nil
+		return &cachedEndpoints{cachedMeta: metaOf(o, lastEndpointsMarks), Owned: plan.EndpointsDigest(o)}, nil
 	case *discoveryv1.EndpointSlice:
-		meta := markMeta(o, lastSliceMarks)
-		// A slice's name is its own (the mirror's name and a number):
-		// interned, it would cost the interning table's entry and share
-		// nothing.
-		meta.Name = o.Name
-		return &cachedSlice{Meta: meta, AddressType: discoveryv1.AddressType(intern.String(string(o.AddressType))),
-			Owned: plan.SliceDigest(o)}, nil
+		return &cachedSlice{cachedMeta: metaOf(o, lastSliceMarks),
+			AddressType: discoveryv1.AddressType(intern.String(string(o.AddressType))), Owned: plan.SliceDigest(o)}, nil
 	}
 	return obj, nil
-}
-
-// markMeta is o's compact metadata with only the marks of its labels and
-// annotations (plan.IsMark). Every gateway mirror of a link has the same
-// label marks on its Service and on its Endpoints (the ownership labels):
-// marks equal to the last ones of the same kind are stored as those, so
-// ten thousand mirrors hold one copy. Remembering only the last costs
-// nothing when they differ and never grows; nothing changes cached marks.
-func markMeta(o metav1.Object, last *intern.Last[string]) intern.Meta {
-	m := intern.MetaOf(o)
-	m.Labels = last.Share(marks(m.Labels))
-	m.Annotations = marks(m.Annotations)
-	return m
-}
-
-// marks keeps the pairs whose keys are marks.
-func marks(p intern.Pairs) intern.Pairs {
-	var out intern.Pairs
-	for i := 0; i+1 < len(p); i += 2 {
-		if plan.IsMark(p[i]) {
-			out = append(out, p[i], p[i+1])
-		}
-	}
-	return out
 }
 
 var (

@@ -47,12 +47,12 @@ func slimService(obj any) (any, error) {
 	meta := intern.MetaOf(svc)
 	// Nothing reads a remote Service's UID (mirrors have their own), and
 	// it is 64 bytes of every cached Service.
-	meta.UID = ""
+	meta.UID = intern.UID{}
 	return &cachedService{
 		Meta:      meta,
 		Type:      corev1.ServiceType(intern.String(string(svc.Spec.Type))),
 		ClusterIP: svc.Spec.ClusterIP,
-		Ports:     intern.ServicePorts(svc.Spec.Ports),
+		Ports:     lastServicePorts.Share(intern.ServicePorts(svc.Spec.Ports)),
 	}, nil
 }
 
@@ -129,6 +129,11 @@ func slimSlice(obj any) (any, error) {
 	}
 	return out, nil
 }
+
+// lastServicePorts shares a Service's ports with the last Service cached
+// when they are equal, as they often are (many Services serve on port 80
+// or 443): a port is 96 bytes.
+var lastServicePorts = &intern.Last[corev1.ServicePort]{}
 
 // lastPorts shares a slice's ports with the last slice cached when they
 // are equal, as they often are (a Service's slices; Services on the same
