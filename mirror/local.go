@@ -202,6 +202,9 @@ func (l *localState) objects() []metav1.Object {
 // that edits and deletions by others are repaired and orphans found at
 // start-up are collected. Echoes of our own writes queue nothing.
 func (l *localState) addHandlers(enqueue func(metav1.Object)) {
+	l.services.recent.enqueue = enqueue
+	l.endpoints.recent.enqueue = enqueue
+	l.slices.recent.enqueue = enqueue
 	_, _ = l.inf.Services.AddEventHandler(localHandler(l.services.recent, enqueue))
 	_, _ = l.inf.Endpoints.AddEventHandler(localHandler(l.endpoints.recent, enqueue))
 	if reg, err := l.inf.Slices.AddEventHandler(l.indexSlices(localHandler(l.slices.recent, enqueue))); err == nil {

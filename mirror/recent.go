@@ -28,6 +28,22 @@ type recentWrites[T object] struct {
 	// of every write in flight (thousands while a large link converges).
 	group  func(T) intern.Group
 	groups intern.Groups
+	// inFlight holds the keys with a write sent and not yet answered, and
+	// the last informer event seen for each meanwhile. The echo of a write
+	// often arrives before its answer: judged then, with no record to
+	// match, it would queue a sync of its own, and a converging link would
+	// sync every mirror a second time, all at the end. A held event is
+	// judged when the answer is in (settle).
+	inFlight map[string]*heldEvent
+	// enqueue queues the sync behind an object whose held event was not
+	// our echo; nil in tests that drive syncs by hand.
+	enqueue func(metav1.Object)
+}
+
+// heldEvent is an informer event for a key with a write in flight.
+type heldEvent struct {
+	obj     metav1.Object
+	deleted bool
 }
 
 type recentWrite struct {
@@ -42,7 +58,7 @@ type recentWrite struct {
 }
 
 func newRecentWrites[T object]() *recentWrites[T] {
-	return &recentWrites[T]{m: map[string]recentWrite{}}
+	return &recentWrites[T]{m: map[string]recentWrite{}, inFlight: map[string]*heldEvent{}}
 }
 
 // newGroupedRecentWrites is newRecentWrites with namesIn answering for the
@@ -51,7 +67,7 @@ func newRecentWrites[T object]() *recentWrites[T] {
 // group index beside the cache (localState.slicesByService) is kept by the
 // same handler, and until it has run only this overlay lists the object.
 func newGroupedRecentWrites[T object](group func(T) intern.Group) *recentWrites[T] {
-	return &recentWrites[T]{m: map[string]recentWrite{}, group: group}
+	return &recentWrites[T]{m: map[string]recentWrite{}, inFlight: map[string]*heldEvent{}, group: group}
 }
 
 // set records r at key; w.mu must be held.
@@ -150,13 +166,27 @@ func (w *recentWrites[T]) observed(obj metav1.Object, deleted bool) (echo bool) 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	key := objectKey(obj)
+	if _, writing := w.inFlight[key]; writing {
+		w.inFlight[key] = &heldEvent{obj: obj, deleted: deleted}
+		return true // judged by settle, once the write's answer is recorded
+	}
+	return w.judge(key, obj, deleted)
+}
+
+// judge is observed's verdict on an event with no write in flight; w.mu
+// must be held.
+func (w *recentWrites[T]) judge(key string, obj metav1.Object, deleted bool) (echo bool) {
 	r, ok := w.m[key]
 	if !ok {
 		return false
 	}
 	rv := resourceVersion(obj)
 	switch {
-	case deleted && r.deleted && rv <= r.rv:
+	case deleted && r.deleted:
+		// The API server stamps a delete event with the revision of the
+		// delete, later than any the object had: it is our echo whatever
+		// its number. (Had someone recreated the object since, its ADDED
+		// event came first and found no record.)
 		w.forget(key)
 		return true
 	case !deleted && !r.deleted && rv == r.rv:
@@ -166,6 +196,31 @@ func (w *recentWrites[T]) observed(obj metav1.Object, deleted bool) (echo bool) 
 		w.forget(key) // someone else's newer write: the cache wins from now on
 	}
 	return false
+}
+
+// sending marks a write of key as sent; settle must follow once it is
+// answered (and recorded, if it succeeded).
+func (w *recentWrites[T]) sending(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.inFlight[key] = nil
+}
+
+// settle ends the write of key that sending began: an event held
+// meanwhile is judged now, against the write's record, and queues a sync
+// unless it was our echo.
+func (w *recentWrites[T]) settle(key string) {
+	w.mu.Lock()
+	held := w.inFlight[key]
+	delete(w.inFlight, key)
+	if len(w.inFlight) == 0 {
+		w.inFlight = map[string]*heldEvent{} // let a converging link's peak go
+	}
+	echo := held == nil || w.judge(key, held.obj, held.deleted)
+	w.mu.Unlock()
+	if !echo && w.enqueue != nil {
+		w.enqueue(held.obj)
+	}
 }
 
 // namesIn lists the names of the recorded writes in group (see

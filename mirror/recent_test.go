@@ -59,7 +59,7 @@ func TestRecentWritesEchoes(t *testing.T) {
 		t.Fatal("an echo is reported once; the entry is then forgotten")
 	}
 	w.deletedObject(svcAt("8"))
-	if !w.observed(svcAt("8"), true) {
+	if !w.observed(svcAt("9"), true) { // stamped with the delete's revision
 		t.Fatal("the delete event of the object we deleted is our echo")
 	}
 	w.wrote(svcAt("10"))
@@ -103,5 +103,40 @@ func TestGroupedRecentWritesFindAGroupsWritesAndForgetThemOnTheirEvent(t *testin
 	}
 	if w.observed(slice("db-east.0", "db-east", "7"), false); len(w.namesIn(intern.Group{Namespace: "apps", Name: "db-east"})) != 0 {
 		t.Fatalf("the echo of our write left %v in its group", w.namesIn(intern.Group{Namespace: "apps", Name: "db-east"}))
+	}
+}
+
+// The echo of a write may arrive before the write's answer: it is held,
+// and judged against the answer once that is recorded.
+func TestRecentWritesHoldEventsOfWritesInFlight(t *testing.T) {
+	w := newRecentWrites[*corev1.Service]()
+	var queued []string
+	w.enqueue = func(o metav1.Object) { queued = append(queued, o.GetResourceVersion()) }
+
+	w.sending("ns/web-east")
+	if !w.observed(svcAt("7"), false) {
+		t.Fatal("an event for a write in flight was not held")
+	}
+	w.wrote(svcAt("7"))
+	w.settle("ns/web-east")
+	if len(queued) != 0 {
+		t.Fatalf("the early echo of our write queued a sync: %v", queued)
+	}
+	if _, found := w.resolve("ns/web-east", nil, false); found {
+		t.Fatal("the echo, judged at settle, left the write recorded")
+	}
+
+	w.sending("ns/web-east")
+	w.observed(svcAt("9"), false) // someone else's write, newer than ours
+	w.wrote(svcAt("8"))
+	w.settle("ns/web-east")
+	if len(queued) != 1 || queued[0] != "9" {
+		t.Fatalf("a foreign event held during our write queued %v, want [9]", queued)
+	}
+
+	w.sending("ns/web-east")
+	w.settle("ns/web-east") // a failed write: nothing held, nothing recorded
+	if w.observed(svcAt("10"), false) {
+		t.Fatal("an event after the write settled was held or taken for an echo")
 	}
 }

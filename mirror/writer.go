@@ -78,6 +78,8 @@ func (e *invalidError) Unwrap() error { return e.err }
 func (w *writer[T]) create(ctx context.Context, obj T, cause string) (T, error) {
 	var zero T
 	ns, name := obj.GetNamespace(), obj.GetName()
+	w.recent.sending(ns + "/" + name)
+	defer w.recent.settle(ns + "/" + name)
 	out, err := w.client(ns).Create(ctx, obj, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// Our cache holds only our own objects: one we do not know of is
@@ -121,6 +123,8 @@ func (w *writer[T]) update(ctx context.Context, planned T, cause string) (T, err
 	if why := plan.Conflict(live, planned); why != "" {
 		return zero, &conflictError{w.kind, ns, name, why}
 	}
+	w.recent.sending(ns + "/" + name)
+	defer w.recent.settle(ns + "/" + name)
 	out, err := w.client(ns).Update(ctx, w.own(live, planned), metav1.UpdateOptions{})
 	if apierrors.IsInvalid(err) {
 		return zero, &invalidError{w.kind, ns, name, err}
@@ -136,6 +140,8 @@ func (w *writer[T]) update(ctx context.Context, planned T, cause string) (T, err
 func (w *writer[T]) delete(ctx context.Context, existing T, cause string) error {
 	ns, name := existing.GetNamespace(), existing.GetName()
 	uid := existing.GetUID()
+	w.recent.sending(ns + "/" + name)
+	defer w.recent.settle(ns + "/" + name)
 	// The UID precondition makes sure we delete the object we judged, not
 	// one recreated under the same name since.
 	err := w.client(ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
