@@ -8,9 +8,11 @@ import "runtime/debug"
 // to twice that working set between collections, so the pod needs twice the
 // memory it uses. At 50 `make bench` measured peak RSS at 5,000 Services
 // down by about a fifth (117-122 MiB against 138-144); at 25 the heap may
-// grow by a quarter of the caches. The price is more collections, each
-// marking the caches: see BENCHMARKS.md ("GC target") for what they cost
-// at 10,000 Services. GOGC in the environment wins.
+// grow by a quarter of the caches, which at 10,000 Services took the peak
+// from 144.8 to 115.9 MiB together with two cache changes (BENCHMARKS.md,
+// "Memory targets"). The price is more collections, most of them run by
+// the runtime on otherwise idle CPU: CPU at convergence went from 30.1 to
+// 31.6 s. GOGC in the environment wins.
 const defaultGCPercent = 25
 
 // tuneGC applies defaultGCPercent unless GOGC is set, and reports whether
