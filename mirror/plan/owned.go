@@ -38,9 +38,7 @@ func ownedDigest[T metav1.Object](d Digests, existing T, digest func(T) OwnedDig
 // ServiceDigest is the digest of a Service's owned fields: labels,
 // annotations, selector, type (defaulted) and ports (normalPorts).
 func ServiceDigest(svc *corev1.Service) OwnedDigest {
-	d := newDigester("Service")
-	d.pairs(svc.Labels)
-	d.pairs(svc.Annotations)
+	d := newDigester("Service", svc)
 	d.pairs(svc.Spec.Selector)
 	d.str(string(serviceType(svc)))
 	ports := normalPorts(svc.Spec.Ports)
@@ -60,9 +58,7 @@ func ServiceDigest(svc *corev1.Service) OwnedDigest {
 // EndpointsDigest is the digest of an Endpoints' owned fields: labels,
 // annotations and subsets (normalSubsets).
 func EndpointsDigest(ep *corev1.Endpoints) OwnedDigest {
-	d := newDigester("Endpoints")
-	d.pairs(ep.Labels)
-	d.pairs(ep.Annotations)
+	d := newDigester("Endpoints", ep)
 	d.json(normalSubsets(ep.Subsets))
 	return d.sum()
 }
@@ -71,9 +67,7 @@ func EndpointsDigest(ep *corev1.Endpoints) OwnedDigest {
 // annotations, address type, ports and endpoints (normalSlicePorts,
 // normalSliceEndpoints).
 func SliceDigest(s *discoveryv1.EndpointSlice) OwnedDigest {
-	d := newDigester("EndpointSlice")
-	d.pairs(s.Labels)
-	d.pairs(s.Annotations)
+	d := newDigester("EndpointSlice", s)
 	d.str(string(s.AddressType))
 	ports := normalSlicePorts(s.Ports)
 	d.num(len(ports))
@@ -92,9 +86,13 @@ func SliceDigest(s *discoveryv1.EndpointSlice) OwnedDigest {
 // the same bytes.
 type digester struct{ h hash.Hash }
 
-func newDigester(kind string) *digester {
+// newDigester starts the digest of an object of kind with its owned
+// metadata, the whole label and annotation maps.
+func newDigester(kind string, o metav1.Object) *digester {
 	d := &digester{h: sha256.New()}
 	d.str(kind)
+	d.pairs(o.GetLabels())
+	d.pairs(o.GetAnnotations())
 	return d
 }
 
