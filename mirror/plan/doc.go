@@ -46,6 +46,8 @@
 // (always empty), spec.ports and headlessness of Services; the subsets of
 // Endpoints; the addressType, endpoints and ports of EndpointSlices. Server-assigned fields (clusterIP, ipFamilies, nodePorts,
 // resourceVersion, status) are never compared and are kept on update.
+// Owned fields are compared through their digests (OwnedDigest), so that
+// the local caches may keep the digest instead of the fields (Local.Owned).
 //
 // The names, labels and annotations follow Linkerd's multicluster extension
 // (see compat.md) so that the daemon is a drop-in for Linkerd's per-Link
