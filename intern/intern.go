@@ -41,7 +41,8 @@ func Map(m map[string]string) map[string]string {
 }
 
 // ServicePorts returns a copy of ports with their repeated strings (name,
-// protocol, named target port, appProtocol) interned.
+// protocol, named target port, appProtocol) interned: the remote Service
+// cache's ports.
 func ServicePorts(ports []corev1.ServicePort) []corev1.ServicePort {
 	out := make([]corev1.ServicePort, len(ports))
 	for i, p := range ports {

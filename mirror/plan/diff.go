@@ -71,7 +71,7 @@ func PlanService(desired, existing *corev1.Service) (Action, *corev1.Service) {
 // planService is PlanService for an existing object whose owned fields
 // may be known only by their digest (owned).
 func planService(desired, existing *corev1.Service, owned Digests) (Action, *corev1.Service) {
-	inSync := func(d, e *corev1.Service) bool { return ServiceDigest(d) == ownedDigest(owned, e, ServiceDigest) }
+	inSync := func(d, e *corev1.Service) bool { return serviceInSync(d, e, owned) }
 	action := decide(desired, existing, func(d, e *corev1.Service) bool { return isHeadless(d) != isHeadless(e) }, inSync)
 	if action != ActionUpdate {
 		return action, picked(action, desired, existing)
@@ -147,7 +147,7 @@ func PlanEndpoints(desired, existing *corev1.Endpoints) (Action, *corev1.Endpoin
 
 // planEndpoints is PlanEndpoints with owned digests (see planService).
 func planEndpoints(desired, existing *corev1.Endpoints, owned Digests) (Action, *corev1.Endpoints) {
-	inSync := func(d, e *corev1.Endpoints) bool { return EndpointsDigest(d) == ownedDigest(owned, e, EndpointsDigest) }
+	inSync := func(d, e *corev1.Endpoints) bool { return endpointsInSync(d, e, owned) }
 	if action := decide(desired, existing, nil, inSync); action != ActionUpdate {
 		return action, picked(action, desired, existing)
 	}

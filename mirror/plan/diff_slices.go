@@ -24,9 +24,7 @@ func PlanSlice(desired, existing *discoveryv1.EndpointSlice) (Action, *discovery
 // planSlice is PlanSlice with owned digests (see planService).
 func planSlice(desired, existing *discoveryv1.EndpointSlice, owned Digests) (Action, *discoveryv1.EndpointSlice) {
 	recreate := func(d, e *discoveryv1.EndpointSlice) bool { return d.AddressType != e.AddressType }
-	inSync := func(d, e *discoveryv1.EndpointSlice) bool {
-		return SliceDigest(d) == ownedDigest(owned, e, SliceDigest)
-	}
+	inSync := func(d, e *discoveryv1.EndpointSlice) bool { return slicesInSync(d, e, owned) }
 	if action := decide(desired, existing, recreate, inSync); action != ActionUpdate {
 		return action, picked(action, desired, existing)
 	}
@@ -48,8 +46,8 @@ func OwnSlice(existing, desired *discoveryv1.EndpointSlice) *discoveryv1.Endpoin
 // conditions are compared with the API's meaning of absent ones (ready:
 // true, serving: ready's value, terminating: false), endpoints in address
 // order, ports in name order.
-func slicesInSync(desired, existing *discoveryv1.EndpointSlice) bool {
-	return SliceDigest(desired) == SliceDigest(existing)
+func slicesInSync(desired, existing *discoveryv1.EndpointSlice, owned Digests) bool {
+	return SliceDigest(desired) == ownedDigest(owned, existing, SliceDigest)
 }
 
 // normalSlicePort is the comparable form of a slice port.

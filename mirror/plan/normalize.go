@@ -14,9 +14,10 @@ import (
 // mirror; an idle mirror must cause zero writes.
 
 // serviceInSync compares a Service's owned fields (see PlanService) by
-// their digests (owned.go): nil and empty maps are equal.
-func serviceInSync(desired, existing *corev1.Service) bool {
-	return ServiceDigest(desired) == ServiceDigest(existing)
+// their digests (owned.go): nil and empty maps are equal. existing's
+// digest is owned's entry for it when it has one (a cache's compact form).
+func serviceInSync(desired, existing *corev1.Service, owned Digests) bool {
+	return ServiceDigest(desired) == ownedDigest(owned, existing, ServiceDigest)
 }
 
 // serviceType applies the API server's default type.
@@ -63,9 +64,9 @@ func protocol(p corev1.Protocol) corev1.Protocol {
 }
 
 // endpointsInSync compares an Endpoints' owned fields (see PlanEndpoints)
-// by their digests.
-func endpointsInSync(desired, existing *corev1.Endpoints) bool {
-	return EndpointsDigest(desired) == EndpointsDigest(existing)
+// by their digests, as serviceInSync.
+func endpointsInSync(desired, existing *corev1.Endpoints, owned Digests) bool {
+	return EndpointsDigest(desired) == ownedDigest(owned, existing, EndpointsDigest)
 }
 
 // normalSubsets returns a canonical copy of subsets: subsets without any

@@ -72,7 +72,7 @@ func PlanProbe(link *Link, gw Gateway, svc *corev1.Service, ep *corev1.Endpoints
 		out = append(out, Change{Action: ActionDelete, Kind: KindService, Object: svc})
 	case wantSvc != nil && svc == nil:
 		out = append(out, Change{Action: ActionCreate, Kind: KindService, Object: wantSvc})
-	case wantSvc != nil && !serviceInSync(wantSvc, svc):
+	case wantSvc != nil && !serviceInSync(wantSvc, svc, nil):
 		updated := svc.DeepCopy()
 		updated.Labels, updated.Annotations = maps.Clone(wantSvc.Labels), maps.Clone(wantSvc.Annotations)
 		updated.Spec.Type, updated.Spec.Selector, updated.Spec.Ports = wantSvc.Spec.Type, nil, copyPorts(wantSvc.Spec.Ports)
@@ -83,7 +83,7 @@ func PlanProbe(link *Link, gw Gateway, svc *corev1.Service, ep *corev1.Endpoints
 		out = append(out, Change{Action: ActionDelete, Kind: KindEndpoints, Object: ep})
 	case wantEp != nil && ep == nil:
 		out = append(out, Change{Action: ActionCreate, Kind: KindEndpoints, Object: wantEp})
-	case wantEp != nil && !endpointsInSync(wantEp, ep):
+	case wantEp != nil && !endpointsInSync(wantEp, ep, nil):
 		updated := ep.DeepCopy()
 		updated.Labels, updated.Annotations = maps.Clone(wantEp.Labels), maps.Clone(wantEp.Annotations)
 		updated.Subsets = wantEp.DeepCopy().Subsets
