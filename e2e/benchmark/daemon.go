@@ -59,7 +59,7 @@ func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 		profileDone <- nil
 	}
 
-	if err := r.tracker.waitRight(ctx, 15*time.Minute, "convergence", r.keys); err != nil {
+	if err := r.tracker.waitRight(ctx, r.patience(15*time.Minute), "convergence", r.keys); err != nil {
 		return err
 	}
 	round := r.thisRound()
@@ -134,7 +134,7 @@ func (r *sizeRun) unexport(ctx context.Context) error {
 		return err
 	}
 	r.res.UnexportRelabel = time.Since(start)
-	if err := r.tracker.waitRight(ctx, 15*time.Minute, "every mirror to go", r.keys); err != nil {
+	if err := r.tracker.waitRight(ctx, r.patience(15*time.Minute), "every mirror to go", r.keys); err != nil {
 		return err
 	}
 	r.res.Unexport = time.Since(start)

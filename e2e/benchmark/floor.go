@@ -108,7 +108,7 @@ func (r *sizeRun) measureFloor(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.tracker.waitRight(ctx, 10*time.Minute, "the floor's objects", keys); err != nil {
+	if err := r.tracker.waitRight(ctx, r.patience(10*time.Minute), "the floor's objects", keys); err != nil {
 		return err
 	}
 	r.thisRound().Floor = time.Since(start)
@@ -150,7 +150,7 @@ func (r *sizeRun) deleteMirrors(ctx context.Context, keys []string, what string)
 	if err != nil {
 		return err
 	}
-	if err := r.tracker.waitEmpty(ctx, 10*time.Minute, what+" to go"); err != nil {
+	if err := r.tracker.waitEmpty(ctx, r.patience(10*time.Minute), what+" to go"); err != nil {
 		return err
 	}
 	return r.waitNoMirroredSlices(ctx)
@@ -176,4 +176,14 @@ func (r *sizeRun) waitNoMirroredSlices(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// patience is how long a phase that writes or deletes every mirror may
+// take: base, plus three times the remote set-up. The set-up is the same
+// kind of work on a twin API server, and both slow down with N faster than
+// linearly (kube-apiserver 1.36 counts every allocated ClusterIP on each
+// allocation and release, for its gauges), so a fixed deadline that suits
+// 10,000 Services cut the 50,000 run's convergence short.
+func (r *sizeRun) patience(base time.Duration) time.Duration {
+	return base + 3*r.res.RemoteSetup
 }
