@@ -67,6 +67,11 @@ func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 	if r.res.AtConvergence, err = readUsage(daemon.Pid()); err != nil {
 		return err
 	}
+	// Printed now, not only in the final report: at the largest sizes the
+	// phases after convergence take as long again, and a cut-short run
+	// should still leave its convergence figures behind.
+	r.logf("round %d: converged in %s; daemon peak RSS %s, %.1f CPU s", r.round,
+		round.Convergence.Round(time.Second), mib(r.res.AtConvergence.PeakRSSBytes), r.res.AtConvergence.CPUSeconds)
 	after, err := ScrapeRequests(ctx, r.source)
 	if err != nil {
 		return err
