@@ -151,8 +151,8 @@ func checkCredentials(ctx context.Context, s *state) Result {
 func checkRemoteAccess(ctx context.Context, s *state) Result {
 	host := s.remoteConfig.Host
 	namespace, account := s.cfg.Namespace, ""
-	if claims, err := readTokenClaims(s.remoteConfig.BearerToken); err == nil {
-		if ns, name, ok := claims.serviceAccount(); ok {
+	if claims, err := remote.DecodeToken(s.remoteConfig.BearerToken); err == nil {
+		if ns, name, ok := claims.ServiceAccount(); ok {
 			namespace, account = ns, name
 		}
 	}
@@ -208,8 +208,8 @@ func checkToken(_ context.Context, s *state) Result {
 	if token == "" {
 		return Result{Verdict: OK, Detail: "the kubeconfig has no bearer token (client certificate or exec plugin): no expiry to read"}
 	}
-	claims, err := readTokenClaims(token)
-	if errors.Is(err, errNotJWT) {
+	claims, err := remote.DecodeToken(token)
+	if errors.Is(err, remote.ErrNotJWT) {
 		return Result{Verdict: OK, Detail: "the token is not a JWT: no expiry to read"}
 	}
 	if err != nil {

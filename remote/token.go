@@ -45,55 +45,109 @@ func (c TokenClaims) Lifetime() time.Duration {
 	return c.Expiry.Sub(c.IssuedAt)
 }
 
-// jwtClaims is the JSON of a token's payload.
-type jwtClaims struct {
-	Subject   string          `json:"sub"`
-	IssuedAt  *float64        `json:"iat"`
-	Expiry    *float64        `json:"exp"`
-	Audiences json.RawMessage `json:"aud"`
+// ErrNotJWT means a token is opaque (a static token, say): it has no
+// claims to read.
+var ErrNotJWT = errors.New("not a JWT")
+
+// JWTClaims are the claims of any bearer token that svcmirror reads: for
+// renewal here, and for `svcmirror check`'s report of the token's life.
+type JWTClaims struct {
+	// Subject is the sub claim, system:serviceaccount:<namespace>:<name>
+	// for a ServiceAccount token.
+	Subject string
+	// IssuedAt is the iat claim (nbf when iat is missing); zero when
+	// neither is there.
+	IssuedAt time.Time
+	// Expiry is the exp claim; zero when absent.
+	Expiry time.Time
+	// Audiences are the aud claim, one string or a list in the token.
+	Audiences []string
+}
+
+// ServiceAccount splits a ServiceAccount subject into its namespace and
+// name; ok is false for any other subject.
+func (c JWTClaims) ServiceAccount() (namespace, name string, ok bool) {
+	rest, found := strings.CutPrefix(c.Subject, serviceAccountSubjectPrefix)
+	if !found {
+		return "", "", false
+	}
+	namespace, name, ok = strings.Cut(rest, ":")
+	return namespace, name, ok && namespace != "" && name != "" && !strings.Contains(name, ":")
+}
+
+// DecodeToken reads a JWT's payload without verifying its signature (see
+// TokenClaims for why that is enough). A token that is not a three-part
+// JWT with a base64url JSON payload is ErrNotJWT, wrapped with what is
+// wrong; a JWT whose time or audience claims have the wrong type is a
+// plain error.
+func DecodeToken(token string) (JWTClaims, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return JWTClaims{}, fmt.Errorf("%w (want three dot-separated parts)", ErrNotJWT)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return JWTClaims{}, fmt.Errorf("%w: payload is not base64url: %v", ErrNotJWT, err)
+	}
+	var raw struct {
+		Subject   string          `json:"sub"`
+		IssuedAt  json.RawMessage `json:"iat"`
+		NotBefore json.RawMessage `json:"nbf"`
+		Expiry    json.RawMessage `json:"exp"`
+		Audiences json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return JWTClaims{}, fmt.Errorf("%w: payload is not a JSON object: %v", ErrNotJWT, err)
+	}
+	c := JWTClaims{Subject: raw.Subject}
+	if c.Expiry, err = numericDate(raw.Expiry); err != nil {
+		return JWTClaims{}, errors.New("its exp claim is not a number")
+	}
+	if c.IssuedAt, err = numericDate(raw.IssuedAt); err != nil {
+		return JWTClaims{}, errors.New("its iat claim is not a number")
+	}
+	if c.IssuedAt.IsZero() {
+		if c.IssuedAt, err = numericDate(raw.NotBefore); err != nil {
+			return JWTClaims{}, errors.New("its nbf claim is not a number")
+		}
+	}
+	if len(raw.Audiences) > 0 && string(raw.Audiences) != "null" {
+		var one string
+		if json.Unmarshal(raw.Audiences, &one) == nil {
+			c.Audiences = []string{one}
+		} else if err := json.Unmarshal(raw.Audiences, &c.Audiences); err != nil {
+			return JWTClaims{}, fmt.Errorf("its aud claim is neither a string nor a list: %w", err)
+		}
+	}
+	return c, nil
 }
 
 // ParseTokenClaims decodes a ServiceAccount JWT's payload without
 // verifying it. It fails for anything that is not a three-part JWT whose
 // subject is a ServiceAccount.
 func ParseTokenClaims(token string) (TokenClaims, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return TokenClaims{}, errors.New("token is not a JWT (want three dot-separated parts)")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	jwt, err := DecodeToken(token)
 	if err != nil {
-		return TokenClaims{}, fmt.Errorf("token payload is not base64url: %w", err)
+		return TokenClaims{}, fmt.Errorf("token: %w", err)
 	}
-	var raw jwtClaims
-	if err := json.Unmarshal(payload, &raw); err != nil {
-		return TokenClaims{}, fmt.Errorf("token payload is not JSON: %w", err)
+	ns, name, ok := jwt.ServiceAccount()
+	if !ok {
+		return TokenClaims{}, fmt.Errorf("token subject %q is not system:serviceaccount:<namespace>:<name>", jwt.Subject)
 	}
-	rest, ok := strings.CutPrefix(raw.Subject, serviceAccountSubjectPrefix)
-	ns, name, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 || ns == "" || name == "" || strings.Contains(name, ":") {
-		return TokenClaims{}, fmt.Errorf("token subject %q is not system:serviceaccount:<namespace>:<name>", raw.Subject)
-	}
-	c := TokenClaims{Namespace: ns, ServiceAccount: name}
-	if raw.IssuedAt != nil {
-		c.IssuedAt = unixTime(*raw.IssuedAt)
-	}
-	if raw.Expiry != nil {
-		c.Expiry = unixTime(*raw.Expiry)
-	}
-	if len(raw.Audiences) > 0 {
-		var one string
-		if json.Unmarshal(raw.Audiences, &one) == nil {
-			c.Audiences = []string{one}
-		} else if err := json.Unmarshal(raw.Audiences, &c.Audiences); err != nil {
-			return TokenClaims{}, fmt.Errorf("token aud claim is neither a string nor a list: %w", err)
-		}
-	}
-	return c, nil
+	return TokenClaims{Namespace: ns, ServiceAccount: name, IssuedAt: jwt.IssuedAt, Expiry: jwt.Expiry, Audiences: jwt.Audiences}, nil
 }
 
-func unixTime(seconds float64) time.Time {
-	return time.Unix(int64(seconds), 0).UTC()
+// numericDate reads a JWT NumericDate (seconds since the epoch, possibly
+// fractional) as UTC; an absent claim is the zero time.
+func numericDate(raw json.RawMessage) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, int64(f*float64(time.Second))).UTC(), nil
 }
 
 // currentAuthInfo returns the user entry the kubeconfig's current context

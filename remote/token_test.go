@@ -3,6 +3,7 @@ package remote
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -91,6 +92,31 @@ func TestParseTokenClaims(t *testing.T) {
 	}
 	if c, _ := ParseTokenClaims(saToken(t, iat, exp)); c.Lifetime() != 24*time.Hour || !c.Expires() {
 		t.Fatalf("lifetime = %s, expires = %v; want 24h, true", c.Lifetime(), c.Expires())
+	}
+}
+
+func TestDecodeTokenReadsAnyJWT(t *testing.T) {
+	for _, opaque := range []string{"svcmirror-testbed-admin-token", "a.!!!.c", "a." + base64.RawURLEncoding.EncodeToString([]byte("[1]")) + ".c"} {
+		if _, err := DecodeToken(opaque); !errors.Is(err, ErrNotJWT) {
+			t.Errorf("DecodeToken(%q) err = %v, want ErrNotJWT", opaque, err)
+		}
+	}
+	c, err := DecodeToken(fakeJWT(t, map[string]any{"sub": "alice", "nbf": 1700000000.5, "exp": 1700003600}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Unix(1700000000, 5e8).UTC(); !c.IssuedAt.Equal(want) || c.Subject != "alice" {
+		t.Fatalf("claims = %+v; want subject alice issued at nbf %s", c, want)
+	}
+	if _, _, ok := c.ServiceAccount(); ok {
+		t.Fatal("alice is not a ServiceAccount")
+	}
+	if ns, name, ok := (JWTClaims{Subject: "system:serviceaccount:ns:sa"}).ServiceAccount(); !ok || ns != "ns" || name != "sa" {
+		t.Fatalf("ServiceAccount() = %q, %q, %v; want ns, sa, true", ns, name, ok)
+	}
+	_, err = DecodeToken(fakeJWT(t, map[string]any{"exp": "tomorrow"}))
+	if err == nil || errors.Is(err, ErrNotJWT) || !strings.Contains(err.Error(), "exp claim") {
+		t.Fatalf("a JWT with a string exp: err = %v, want a malformed-claim error that is not ErrNotJWT", err)
 	}
 }
 
