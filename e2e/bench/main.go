@@ -31,6 +31,8 @@ func main() {
 	flag.IntVar(&opts.Workers, "workers", 64, "parallelism of the benchmark's own writes (the floor, set-up, unexport)")
 	flag.DurationVar(&opts.Quiet, "quiet", 60*time.Second, "how long writes are counted after convergence")
 	flag.BoolVar(&opts.NoFloor, "no-floor", false, "skip the floor (no ratio): for memory and latency figures at large sizes")
+	flag.BoolVar(&opts.LiveSetup, "live-setup", false, "create the remote Services while the daemon runs, then restart it against the converged state and measure that too (needs -rounds 1 -no-floor): for 50,000, where set-up and convergence one after the other take hours")
+	flag.BoolVar(&opts.NoUnexport, "no-unexport", false, "skip the unexport phase (at 50,000 it takes as long as the set-up)")
 	flag.IntVar(&opts.Changes, "changes", 200, "remote label changes timed for propagation latency")
 	flag.IntVar(&opts.Flaps, "flaps", 100, "remote Services timed going empty and back")
 	flag.Float64Var(&opts.Rate, "rate", 20, "remote changes per second in the latency phases")

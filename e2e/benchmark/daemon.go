@@ -21,11 +21,11 @@ import (
 // round it goes on to measure writes when quiet, latency, unexport and
 // usage; in the others it stops the daemon and deletes its mirrors.
 func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
-	all, err := r.allDesired()
-	if err != nil {
-		return err
+	if !r.opts.LiveSetup {
+		if err := r.expectDesired(); err != nil {
+			return err
+		}
 	}
-	r.expectAll(all)
 	before, err := ScrapeRequests(ctx, r.source)
 	if err != nil {
 		return err
@@ -51,7 +51,7 @@ func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 	if err != nil {
 		return err
 	}
-	defer daemon.Stop(10 * time.Second)
+	defer func() { daemon.Stop(10 * time.Second) }() // the one running at the end, after a restart too
 	profileDone := make(chan error, 1)
 	if profile {
 		go func() { profileDone <- r.cpuProfile(ctx, addr) }()
@@ -59,6 +59,15 @@ func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 		profileDone <- nil
 	}
 
+	if r.opts.LiveSetup {
+		r.logf("remote set-up, with the daemon running")
+		if err := r.createRemote(ctx); err != nil {
+			return fmt.Errorf("remote set-up: %w", err)
+		}
+		if err := r.expectDesired(); err != nil {
+			return err
+		}
+	}
 	if err := r.tracker.waitRight(ctx, r.patience(15*time.Minute), "convergence", r.keys); err != nil {
 		return err
 	}
@@ -88,6 +97,16 @@ func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 		return r.deleteMirrors(ctx, r.keys, "the mirrors")
 	}
 
+	if r.opts.LiveSetup {
+		if daemon, err = r.restart(ctx, daemon, args, addr, logDir); err != nil {
+			return err
+		}
+		after, err = ScrapeRequests(ctx, r.source)
+		if err != nil {
+			return err
+		}
+	}
+
 	r.logf("quiet period of %s", r.opts.Quiet)
 	select { // a measurement window, not a wait for a condition
 	case <-time.After(r.opts.Quiet):
@@ -107,9 +126,11 @@ func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 	if r.res.EmptyLatency, err = r.emptyAndBack(ctx); err != nil {
 		return err
 	}
-	r.logf("unexport")
-	if err := r.unexport(ctx); err != nil {
-		return err
+	if !r.opts.NoUnexport {
+		r.logf("unexport")
+		if err := r.unexport(ctx); err != nil {
+			return err
+		}
 	}
 	if err := <-profileDone; err != nil {
 		return err

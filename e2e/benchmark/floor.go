@@ -53,6 +53,17 @@ func (r *sizeRun) allDesired() ([]*plan.Desired, error) {
 	return all, nil
 }
 
+// expectDesired makes every mirror as the remote state asks for it the
+// tracker's expectation.
+func (r *sizeRun) expectDesired() error {
+	all, err := r.allDesired()
+	if err != nil {
+		return err
+	}
+	r.expectAll(all)
+	return nil
+}
+
 // expectAll replaces the tracker's expectations with all.
 func (r *sizeRun) expectAll(all []*plan.Desired) {
 	r.tracker.forget()

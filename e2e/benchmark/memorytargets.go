@@ -21,10 +21,10 @@ func memoryVerdict(r Result) (line string, ok bool) {
 		return "", false
 	}
 	verdict := "met"
-	if r.End.PeakRSSBytes >= target {
+	if r.PeakRSS() >= target {
 		verdict = "MISSED"
 	}
-	return fmt.Sprintf("- N=%d: peak RSS %s against a target under %s: %s", r.Services, mib(r.End.PeakRSSBytes), mib(target), verdict), true
+	return fmt.Sprintf("- N=%d: peak RSS %s against a target under %s: %s", r.Services, mib(r.PeakRSS()), mib(target), verdict), true
 }
 
 // writeMemoryTargets prints the memory verdicts of the sizes that have a

@@ -7,6 +7,7 @@ package benchmark
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,6 +55,16 @@ type Options struct {
 	// NoFloor skips the floor (no ratio is reported): a memory or latency
 	// measurement at a large size then takes minutes less.
 	NoFloor bool
+	// LiveSetup creates the remote Services while the daemon already runs,
+	// then restarts the daemon against the converged state (see
+	// livesetup.go). For the largest sizes, where the API servers' ClusterIP
+	// allocation makes a set-up followed by a convergence take hours here:
+	// the two then overlap, one API server on each core. It needs one round
+	// and no floor.
+	LiveSetup bool
+	// NoUnexport skips the unexport phase, which at the largest sizes costs
+	// as long as the set-up (every ClusterIP release is O(N) too).
+	NoUnexport bool
 	// Changes is how many remote label changes the latency phase makes, at
 	// Rate per second; Flaps how many Services go empty and back, at Rate.
 	Changes, Flaps int
@@ -123,6 +134,18 @@ type Result struct {
 	UnexportRelabel, Unexport time.Duration
 	// AtConvergence and End are the daemon's usage then.
 	AtConvergence, End ProcUsage
+	// Restart is the restart after a live set-up, if there was one.
+	Restart *RestartResult
+}
+
+// PeakRSS is the highest peak RSS of the daemon processes measured: the
+// one that converged and, after a live set-up, the one restarted then.
+func (r Result) PeakRSS() int64 {
+	peak := max(r.AtConvergence.PeakRSSBytes, r.End.PeakRSSBytes)
+	if r.Restart != nil {
+		peak = max(peak, r.Restart.Usage.PeakRSSBytes)
+	}
+	return peak
 }
 
 // Ratio is the median of the rounds' ratios: each round's floor and
@@ -244,9 +267,15 @@ func (r *sizeRun) run(ctx context.Context) (Result, error) {
 	defer r.source.Stop()
 	defer r.target.Stop()
 
-	r.logf("remote set-up")
-	if err := r.createRemote(ctx); err != nil {
-		return r.res, fmt.Errorf("remote set-up: %w", err)
+	if r.opts.LiveSetup {
+		if r.opts.Rounds > 1 || !r.opts.NoFloor {
+			return r.res, errors.New("a live set-up measures one round with no floor (-rounds 1 -no-floor)")
+		}
+	} else {
+		r.logf("remote set-up")
+		if err := r.createRemote(ctx); err != nil {
+			return r.res, fmt.Errorf("remote set-up: %w", err)
+		}
 	}
 	rounds := max(r.opts.Rounds, 1)
 	for r.round = 1; r.round <= rounds; r.round++ {
@@ -336,7 +365,8 @@ func (r *sizeRun) linkRound(ctx context.Context) error {
 		return err
 	}
 	r.keys = make([]string, r.n)
-	for i, svc := range r.remote {
+	for i := range r.keys {
+		svc := remoteService(i, r.opts.mode()) // the names only: with a live set-up it does not exist yet
 		r.keys[i] = svc.Namespace + "/" + plan.MirrorName(svc.Name, r.link.TargetClusterName)
 	}
 	var trackerCtx context.Context
