@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -166,35 +164,7 @@ func (d *daemon) metric(name string, match ...string) float64 {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	return sumSeries(body, name, match...)
-}
-
-// sumSeries adds up the samples of a Prometheus text exposition named
-// name whose label sets contain every one of match.
-func sumSeries(body, name string, match ...string) float64 {
-	total := 0.0
-	s := bufio.NewScanner(strings.NewReader(body))
-	s.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-	for s.Scan() {
-		line := s.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		ok := true
-		for _, m := range match {
-			if !strings.Contains(line, m) {
-				ok = false
-			}
-		}
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(line)
-		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-			total += v
-		}
-	}
-	return total
+	return benchmark.SumSeries(body, name, match...)
 }
 
 // localWrites counts the successful mutating requests (POST, PUT, PATCH,

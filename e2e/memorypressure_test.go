@@ -103,9 +103,11 @@ func TestMemoryPressureHoldsBackNewMirrorsAndRecovers(t *testing.T) {
 		}
 		scraped = body
 	}
-	pressured := func() bool { return sumSeries(scraped, "svcmirror_memory_pressure") == 1 }
-	mirrors := func() int { return int(sumSeries(scraped, "svcmirror_mirrors")) }
-	heldBack := func() int { return int(sumSeries(scraped, "svcmirror_skips_total", `reason="MemoryPressure"`)) }
+	pressured := func() bool { return benchmark.SumSeries(scraped, "svcmirror_memory_pressure") == 1 }
+	mirrors := func() int { return int(benchmark.SumSeries(scraped, "svcmirror_mirrors")) }
+	heldBack := func() int {
+		return int(benchmark.SumSeries(scraped, "svcmirror_skips_total", `reason="MemoryPressure"`))
+	}
 	reading := func() string { return memoryReading(scraped) }
 
 	// Far below the mark, every Service is mirrored.
@@ -173,7 +175,7 @@ func TestMemoryPressureHoldsBackNewMirrorsAndRecovers(t *testing.T) {
 	// The pressure is the caches', not garbage's: it outlasts collections
 	// (the guard runs one itself if the runtime has not for 10 s), and it
 	// is reported once.
-	gcs := func() float64 { return sumSeries(scraped, "go_gc_duration_seconds_count") }
+	gcs := func() float64 { return benchmark.SumSeries(scraped, "go_gc_duration_seconds_count") }
 	scrape()
 	gcsBefore := gcs()
 	testbed.Eventually(t, 60*time.Second, func() (bool, string) {
@@ -269,6 +271,6 @@ func waitHeldBackStatus(t testing.TB, p *testbed.Pair, held int) {
 // memoryReading is the daemon's memory as its guard reads it, against the
 // limit, from a scrape of its metrics, for logs and failure messages.
 func memoryReading(body string) string {
-	used, limit := sumSeries(body, "svcmirror_memory_used_bytes"), sumSeries(body, "svcmirror_memory_limit_bytes")
+	used, limit := benchmark.SumSeries(body, "svcmirror_memory_used_bytes"), benchmark.SumSeries(body, "svcmirror_memory_limit_bytes")
 	return fmt.Sprintf("using %.1f MiB of %.0f MiB (%.0f%%)", used/(1<<20), limit/(1<<20), 100*used/limit)
 }

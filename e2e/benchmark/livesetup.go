@@ -100,33 +100,41 @@ func restartDone(ctx context.Context, addr string, n int) (done bool, why string
 		return false, err.Error()
 	}
 	defer resp.Body.Close()
-	samples, err := readSamples(resp.Body, "svcmirror_noop_syncs_total", "svcmirror_workqueue_depth")
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return false, err.Error()
 	}
-	noop, depth := samples["svcmirror_noop_syncs_total"], samples["svcmirror_workqueue_depth"]
+	noop := SumSeries(string(body), "svcmirror_noop_syncs_total")
+	depth := SumSeries(string(body), "svcmirror_workqueue_depth")
 	return noop >= float64(n) && depth == 0, fmt.Sprintf("%.0f of %d Services found right, %.0f queued", noop, n, depth)
 }
 
-// readSamples sums, per name, the samples of a Prometheus text exposition
-// with one of names.
-func readSamples(body io.Reader, names ...string) (map[string]float64, error) {
-	sums := make(map[string]float64, len(names))
-	s := bufio.NewScanner(body)
+// SumSeries adds up the samples of a Prometheus text exposition named
+// name whose label sets contain every one of match (e.g. `mode="gateway"`).
+func SumSeries(body, name string, match ...string) float64 {
+	total := 0.0
+	s := bufio.NewScanner(strings.NewReader(body))
 	s.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
 	for s.Scan() {
 		line := s.Text()
-		for _, name := range names {
-			if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-				continue
-			}
-			fields := strings.Fields(line)
-			if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-				sums[name] += v
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, m := range match {
+			if !strings.Contains(line, m) {
+				ok = false
 			}
 		}
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(line)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			total += v
+		}
 	}
-	return sums, s.Err()
+	return total
 }
 
 // RestartLogName is the file name of the restarted daemon's log.

@@ -5,19 +5,18 @@ import (
 	"testing"
 )
 
-func TestReadSamplesSumsEverySeriesOfAName(t *testing.T) {
+func TestSumSeriesAddsEverySeriesOfAName(t *testing.T) {
 	body := `# HELP svcmirror_workqueue_depth Depth.
 svcmirror_workqueue_depth{name="services"} 3
 svcmirror_workqueue_depth{name="status"} 1
 svcmirror_noop_syncs_total 500
 svcmirror_noop_syncs_total_other 7
 `
-	got, err := readSamples(strings.NewReader(body), "svcmirror_noop_syncs_total", "svcmirror_workqueue_depth")
-	if err != nil {
-		t.Fatal(err)
+	if noop, depth := SumSeries(body, "svcmirror_noop_syncs_total"), SumSeries(body, "svcmirror_workqueue_depth"); noop != 500 || depth != 4 {
+		t.Fatalf("noop = %v, depth = %v; want 500 (not the _other series) and 4", noop, depth)
 	}
-	if got["svcmirror_noop_syncs_total"] != 500 || got["svcmirror_workqueue_depth"] != 4 {
-		t.Fatalf("samples = %v, want noop 500 (not the _other series) and depth 4", got)
+	if got := SumSeries(body, "svcmirror_workqueue_depth", `name="status"`); got != 1 {
+		t.Fatalf("depth of name=\"status\" = %v, want 1", got)
 	}
 }
 
