@@ -32,6 +32,7 @@ func main() {
 	flag.DurationVar(&opts.Quiet, "quiet", 60*time.Second, "how long writes are counted after convergence")
 	flag.BoolVar(&opts.NoFloor, "no-floor", false, "skip the floor (no ratio): for memory and latency figures at large sizes")
 	flag.BoolVar(&opts.LiveSetup, "live-setup", false, "create the remote Services while the daemon runs, then restart it against the converged state and measure that too (needs -rounds 1 -no-floor): for 50,000, where set-up and convergence one after the other take hours")
+	flag.IntVar(&opts.Restarts, "restarts", 1, "with -live-setup: how many times the converged daemon is restarted and measured; the memory verdict takes the highest peak")
 	flag.BoolVar(&opts.NoUnexport, "no-unexport", false, "skip the unexport phase (at 50,000 it takes as long as the set-up)")
 	flag.IntVar(&opts.Changes, "changes", 200, "remote label changes timed for propagation latency")
 	flag.IntVar(&opts.Flaps, "flaps", 100, "remote Services timed going empty and back")

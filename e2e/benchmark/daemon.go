@@ -98,8 +98,10 @@ func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 	}
 
 	if r.opts.LiveSetup {
-		if daemon, err = r.restart(ctx, daemon, args, addr, logDir); err != nil {
-			return err
+		for i := range max(r.opts.Restarts, 1) {
+			if daemon, err = r.restart(ctx, daemon, args, addr, logDir, i+1); err != nil {
+				return err
+			}
 		}
 		after, err = ScrapeRequests(ctx, r.source)
 		if err != nil {

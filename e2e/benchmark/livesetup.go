@@ -39,16 +39,16 @@ type RestartResult struct {
 
 // restart stops the converged daemon and starts another with the same
 // flags, as a rollout or an OOM kill would, and waits until it has found
-// every mirror right.
-func (r *sizeRun) restart(ctx context.Context, old *testbed.Process, args []string, addr, logDir string) (*testbed.Process, error) {
-	r.logf("restart against the converged state")
+// every mirror right. nth counts the restarts from 1.
+func (r *sizeRun) restart(ctx context.Context, old *testbed.Process, args []string, addr, logDir string, nth int) (*testbed.Process, error) {
+	r.logf("restart %d against the converged state", nth)
 	old.Stop(10 * time.Second)
 	before, err := ScrapeRequests(ctx, r.source)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	daemon, err := testbed.StartProcess("svcmirror", r.opts.Svcmirror, args, filepath.Join(logDir, RestartLogName(r.n, r.round)))
+	daemon, err := testbed.StartProcess("svcmirror", r.opts.Svcmirror, args, filepath.Join(logDir, RestartLogName(r.n, r.round, nth)))
 	if err != nil {
 		return nil, err
 	}
@@ -79,8 +79,8 @@ func (r *sizeRun) restart(ctx context.Context, old *testbed.Process, args []stri
 		return daemon, err
 	}
 	res.Writes = after.since(before)
-	r.res.Restart = res
-	r.logf("restart: every mirror checked in %s with %.0f mirror writes; daemon peak RSS %s",
+	r.res.Restarts = append(r.res.Restarts, *res)
+	r.logf("restart %d: every mirror checked in %s with %.0f mirror writes; daemon peak RSS %s", nth,
 		res.Checked.Round(time.Second), MirrorWrites(res.Writes), mib(res.Usage.PeakRSSBytes))
 	return daemon, nil
 }
@@ -137,7 +137,7 @@ func SumSeries(body, name string, match ...string) float64 {
 	return total
 }
 
-// RestartLogName is the file name of the restarted daemon's log.
-func RestartLogName(n, round int) string {
-	return fmt.Sprintf("svcmirror-%d-%d-restart.log", n, round)
+// RestartLogName is the file name of the nth restarted daemon's log.
+func RestartLogName(n, round, nth int) string {
+	return fmt.Sprintf("svcmirror-%d-%d-restart%d.log", n, round, nth)
 }

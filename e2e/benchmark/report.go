@@ -85,11 +85,16 @@ func WriteReport(w io.Writer, results []Result) {
 			r.Services, r.Endpoints, secs(r.RemoteSetup), mib(r.AtConvergence.RSSBytes))
 	}
 	for _, r := range results {
-		if r.Restart == nil {
+		if len(r.Restarts) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "- N=%d: live set-up (the daemon ran while the remote was created, so convergence and its writes are not comparable with a cold start); peak RSS %s by convergence; restarted against the converged state: every mirror checked in %s with %.0f mirror writes, peak RSS %s\n",
-			r.Services, mib(r.AtConvergence.PeakRSSBytes), secs(r.Restart.Checked), MirrorWrites(r.Restart.Writes), mib(r.Restart.Usage.PeakRSSBytes))
+		var restarts []string
+		for _, restart := range r.Restarts {
+			restarts = append(restarts, fmt.Sprintf("every mirror checked in %s with %.0f mirror writes, peak RSS %s",
+				secs(restart.Checked), MirrorWrites(restart.Writes), mib(restart.Usage.PeakRSSBytes)))
+		}
+		fmt.Fprintf(w, "- N=%d: live set-up (the daemon ran while the remote was created, so convergence and its writes are not comparable with a cold start); peak RSS %s by convergence; restarted against the converged state: %s\n",
+			r.Services, mib(r.AtConvergence.PeakRSSBytes), strings.Join(restarts, "; then "))
 	}
 	writeMemoryTargets(w, results)
 }
