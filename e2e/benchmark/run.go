@@ -143,7 +143,7 @@ type Result struct {
 }
 
 // PeakRSS is the highest peak RSS of the daemon processes measured: the
-// one that converged and, after a live set-up, the one restarted then.
+// one that converged and, after a live set-up, each one restarted then.
 func (r Result) PeakRSS() int64 {
 	peak := max(r.AtConvergence.PeakRSSBytes, r.End.PeakRSSBytes)
 	for _, restart := range r.Restarts {
