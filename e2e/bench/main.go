@@ -26,6 +26,7 @@ func main() {
 	flag.IntVar(&opts.Rounds, "rounds", 3, "paired floor and convergence measurements per size; the ratio is their median")
 	flag.StringVar(&opts.Svcmirror, "svcmirror", "bin/svcmirror", "the svcmirror binary to measure")
 	daemonArgs := flag.String("daemon-args", "", "extra flags for `svcmirror run`, space-separated (e.g. \"--workers=32\")")
+	daemonEnv := flag.String("daemon-env", "", "KEY=value entries added to the daemon's environment alone, space-separated (e.g. \"GOMEMLIMIT=256MiB\", as the Deployment sets)")
 	flag.IntVar(&opts.Endpoints, "endpoints", 3, "ready endpoints per remote Service")
 	mode := flag.String("mode", "gateway", "how the sizes' remote Services are exported: gateway (mirrors point at the gateway) or flat (remote-discovery: mirrors get the remote pods' addresses); the failover measurement always uses gateway")
 	flag.IntVar(&opts.Workers, "workers", 64, "parallelism of the benchmark's own writes (the floor, set-up, unexport)")
@@ -68,6 +69,13 @@ func main() {
 		os.Exit(2)
 	}
 	opts.DaemonArgs = strings.Fields(*daemonArgs)
+	opts.DaemonEnv = strings.Fields(*daemonEnv)
+	for _, kv := range opts.DaemonEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			fmt.Fprintf(os.Stderr, "bench: -daemon-env entries are KEY=value, not %q\n", kv)
+			os.Exit(2)
+		}
+	}
 	bin, err := filepath.Abs(opts.Svcmirror)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -47,7 +47,7 @@ func (r *sizeRun) measureDaemon(ctx context.Context, last bool) error {
 	if r.opts.LogDir != "" {
 		logDir = r.opts.LogDir
 	}
-	daemon, err := testbed.StartProcess("svcmirror", r.opts.Svcmirror, args, filepath.Join(logDir, LogName(r.n, r.round)))
+	daemon, err := testbed.StartProcessWithEnv("svcmirror", r.opts.Svcmirror, args, r.opts.DaemonEnv, filepath.Join(logDir, LogName(r.n, r.round)))
 	if err != nil {
 		return err
 	}

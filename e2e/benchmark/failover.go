@@ -263,7 +263,7 @@ func (f *failoverRun) startReplica(lease LeaseTimings) (*replica, error) {
 	if f.opts.LogDir != "" {
 		logDir = f.opts.LogDir
 	}
-	proc, err := testbed.StartProcessWithEnv(name, f.opts.Svcmirror, args, []string{"POD_NAME=" + name},
+	proc, err := testbed.StartProcessWithEnv(name, f.opts.Svcmirror, args, append([]string{"POD_NAME=" + name}, f.opts.DaemonEnv...),
 		filepath.Join(logDir, FailoverLogName(f.n, name)))
 	if err != nil {
 		return nil, err

@@ -48,7 +48,7 @@ func (r *sizeRun) restart(ctx context.Context, old *testbed.Process, args []stri
 		return nil, err
 	}
 	start := time.Now()
-	daemon, err := testbed.StartProcess("svcmirror", r.opts.Svcmirror, args, filepath.Join(logDir, RestartLogName(r.n, r.round, nth)))
+	daemon, err := testbed.StartProcessWithEnv("svcmirror", r.opts.Svcmirror, args, r.opts.DaemonEnv, filepath.Join(logDir, RestartLogName(r.n, r.round, nth)))
 	if err != nil {
 		return nil, err
 	}

@@ -29,9 +29,12 @@ const gatewayIP = "192.0.2.10"
 // Options shape a benchmark run.
 type Options struct {
 	// Svcmirror is the daemon binary; DaemonArgs are extra flags for its
-	// run command (e.g. --workers=32).
+	// run command (e.g. --workers=32). DaemonEnv ("KEY=value") is added to
+	// the daemon's environment alone, not the API servers' (e.g.
+	// GOMEMLIMIT=256MiB, which the Deployment sets).
 	Svcmirror  string
 	DaemonArgs []string
+	DaemonEnv  []string
 	// Sizes are the numbers of exported Services, one measurement each.
 	Sizes []int
 	// Rounds is how many times each size measures the floor and then the
