@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/svcmirror/svcmirror/check"
+	"github.com/svcmirror/svcmirror/mirror/check"
 )
 
 // checkOptions are `svcmirror check`'s flags.

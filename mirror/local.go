@@ -9,8 +9,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/svcmirror/svcmirror/intern"
 	"github.com/svcmirror/svcmirror/metrics"
+	"github.com/svcmirror/svcmirror/mirror/intern"
 	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 

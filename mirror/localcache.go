@@ -8,7 +8,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/svcmirror/svcmirror/intern"
+	"github.com/svcmirror/svcmirror/mirror/intern"
 	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 

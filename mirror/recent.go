@@ -7,7 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/svcmirror/svcmirror/intern"
+	"github.com/svcmirror/svcmirror/mirror/intern"
 )
 
 // recentWrites remembers the objects the engine has just written until

@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
-	"github.com/svcmirror/svcmirror/intern"
+	"github.com/svcmirror/svcmirror/mirror/intern"
 	"github.com/svcmirror/svcmirror/mirror/plan"
 )
 

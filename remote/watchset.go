@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
-	"github.com/svcmirror/svcmirror/intern"
+	"github.com/svcmirror/svcmirror/mirror/intern"
 )
 
 // watchSet is one generation of a Cluster's informers: a Service informer
