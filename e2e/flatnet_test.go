@@ -35,28 +35,12 @@ func TestFlatNetworkCarriesTraffic(t *testing.T) {
 	}
 	began := time.Now()
 	ctx := context.Background()
-	flat := testbed.NewFlatNet(t)
-	clusters := testbed.StartAll(t, []string{"source", "target"}, testbed.WithAddress(testbed.HostIP))
-	source, target := clusters[0], clusters[1]
 	const ns = "mc-demo"
-	mustCreateNamespace(t, source, ns)
-	mustCreateNamespace(t, target, ns)
+	flat, source, target := flatClusters(t, ns)
 
 	// Three target pods, published by the target cluster's controllers
 	// behind a ClusterIP Service bb and a headless Service db.
-	var pods []*testbed.Pod
-	for i := range 3 {
-		name, ip := fmt.Sprintf("web-%d", i), fmt.Sprintf("198.51.100.%d", 11+i)
-		pod, err := flat.StartPod(ctx, name, ip)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pods = append(pods, pod)
-		if _, err := target.ReadyPod(ctx, testbed.PodSpec{Namespace: ns, Name: name, Labels: map[string]string{"app": "web"},
-			IP: ip, Hostname: name, Subdomain: "db"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pods := webPods(ctx, t, flat, target, ns)
 	for _, svc := range []*corev1.Service{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bb"}, Spec: corev1.ServiceSpec{
 			Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{httpPort(testbed.PodPort)}}},
@@ -186,6 +170,39 @@ func TestFlatNetworkCarriesTraffic(t *testing.T) {
 		}
 	})
 	t.Logf("Test bed and checks took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// flatClusters starts the flat network and, on it, a source and a target
+// cluster, each with namespace ns.
+func flatClusters(t *testing.T, ns string) (flat *testbed.FlatNet, source, target *testbed.Cluster) {
+	t.Helper()
+	flat = testbed.NewFlatNet(t)
+	clusters := testbed.StartAll(t, []string{"source", "target"}, testbed.WithAddress(testbed.HostIP))
+	source, target = clusters[0], clusters[1]
+	mustCreateNamespace(t, source, ns)
+	mustCreateNamespace(t, target, ns)
+	return flat, source, target
+}
+
+// webPods starts three stand-in pods, web-0 to web-2 on 198.51.100.11 to
+// .13, and publishes each in target as a ready pod of ns labelled app=web,
+// with its name as hostname under subdomain db (for a headless Service db).
+func webPods(ctx context.Context, t *testing.T, flat *testbed.FlatNet, target *testbed.Cluster, ns string) []*testbed.Pod {
+	t.Helper()
+	var pods []*testbed.Pod
+	for i := range 3 {
+		name, ip := fmt.Sprintf("web-%d", i), fmt.Sprintf("198.51.100.%d", 11+i)
+		pod, err := flat.StartPod(ctx, name, ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods = append(pods, pod)
+		if _, err := target.ReadyPod(ctx, testbed.PodSpec{Namespace: ns, Name: name, Labels: map[string]string{"app": "web"},
+			IP: ip, Hostname: name, Subdomain: "db"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pods
 }
 
 // publishedEndpoints waits until the target cluster's EndpointSlices for

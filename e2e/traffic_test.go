@@ -32,32 +32,16 @@ func TestTrafficThroughMirrors(t *testing.T) {
 	}
 	ctx := context.Background()
 	const ns = "mc-demo"
-	flat := testbed.NewFlatNet(t)
-	clusters := testbed.StartAll(t, []string{"source", "target"}, testbed.WithAddress(testbed.HostIP))
-	source, target := clusters[0], clusters[1]
+	flat, source, target := flatClusters(t, ns)
 	p, err := testbed.LinkClusters(ctx, source, target, clusterName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCreateNamespace(t, source, ns)
-	mustCreateNamespace(t, target, ns)
 
 	// Three remote pods behind bb (flat) and db (headless, flat); a fourth
 	// pod object on web-0's IP behind gw (gateway mode), so that gw keeps a
 	// ready endpoint whatever bb's pods do.
-	var pods []*testbed.Pod
-	for i := range 3 {
-		name, ip := fmt.Sprintf("web-%d", i), fmt.Sprintf("198.51.100.%d", 11+i)
-		pod, err := flat.StartPod(ctx, name, ip)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pods = append(pods, pod)
-		if _, err := target.ReadyPod(ctx, testbed.PodSpec{Namespace: ns, Name: name, Labels: map[string]string{"app": "web"},
-			IP: ip, Hostname: name, Subdomain: "db"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pods := webPods(ctx, t, flat, target, ns)
 	if _, err := target.ReadyPod(ctx, testbed.PodSpec{Namespace: ns, Name: "gw-backend", Labels: map[string]string{"app": "gw"}, IP: pods[0].IP}); err != nil {
 		t.Fatal(err)
 	}
