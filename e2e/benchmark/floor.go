@@ -167,9 +167,13 @@ func (r *sizeRun) deleteMirrors(ctx context.Context, keys []string, what string)
 	return r.waitNoMirroredSlices(ctx)
 }
 
+// waitNoMirroredSlices waits until kube-controller-manager has deleted the
+// EndpointSlices it mirrored from the floor's Endpoints; like every phase
+// that touches every mirror, it is given longer as N grows (patience).
 func (r *sizeRun) waitNoMirroredSlices(ctx context.Context) error {
 	selector := discoveryv1.LabelManagedBy + "=endpointslicemirroring-controller.k8s.io"
-	deadline := time.Now().Add(5 * time.Minute)
+	wait := r.patience(5 * time.Minute)
+	deadline := time.Now().Add(wait)
 	for {
 		list, err := r.src.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
 		if err != nil {
@@ -179,7 +183,7 @@ func (r *sizeRun) waitNoMirroredSlices(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("mirrored EndpointSlices of the floor still present after 5m")
+			return fmt.Errorf("mirrored EndpointSlices of the floor still present after %s", wait.Round(time.Second))
 		}
 		select {
 		case <-ctx.Done():
