@@ -18,13 +18,24 @@ import (
 func (r *sizeRun) createRemote(ctx context.Context) error {
 	r.remote = make([]*corev1.Service, r.n)
 	start := time.Now()
+	retried := func(err error) { r.logf("remote set-up: retrying a create the API server did not finish: %v", err) }
 	err := Parallel(ctx, r.n, r.opts.Workers, func(ctx context.Context, i int) error {
-		svc, err := r.tgt.CoreV1().Services(namespaceOf(i)).Create(ctx, remoteService(i, r.opts.mode()), metav1.CreateOptions{})
+		want := remoteService(i, r.opts.mode())
+		svc, err := createRetrying(ctx, func(ctx context.Context) (*corev1.Service, error) {
+			return r.tgt.CoreV1().Services(want.Namespace).Create(ctx, want, metav1.CreateOptions{})
+		}, func(ctx context.Context) (*corev1.Service, error) {
+			return r.tgt.CoreV1().Services(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
+		}, retried)
 		if err != nil {
 			return err
 		}
 		r.remote[i] = svc
-		_, err = r.tgt.DiscoveryV1().EndpointSlices(svc.Namespace).Create(ctx, remoteSlice(i, r.opts.Endpoints, true), metav1.CreateOptions{})
+		slice := remoteSlice(i, r.opts.Endpoints, true)
+		_, err = createRetrying(ctx, func(ctx context.Context) (*discoveryv1.EndpointSlice, error) {
+			return r.tgt.DiscoveryV1().EndpointSlices(svc.Namespace).Create(ctx, slice, metav1.CreateOptions{})
+		}, func(ctx context.Context) (*discoveryv1.EndpointSlice, error) {
+			return r.tgt.DiscoveryV1().EndpointSlices(svc.Namespace).Get(ctx, slice.Name, metav1.GetOptions{})
+		}, retried)
 		return err
 	})
 	r.res.RemoteSetup = time.Since(start)
