@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/svcmirror/svcmirror/manifests"
 )
@@ -67,7 +68,9 @@ func TestGatewayMirrorIsExact(t *testing.T) {
 	}, ep.Labels); diff != "" {
 		t.Errorf("Endpoints labels (-want +got):\n%s", diff)
 	}
-	// Its EndpointSlice says the same, for kube-proxy and CoreDNS.
+	// Its EndpointSlice says the same, for kube-proxy and CoreDNS. It is
+	// written just after the Endpoints, so it is waited for too.
+	waitSlice(t, p.Source, "mc-demo", "bb-target.0", func(s *discoveryv1.EndpointSlice) bool { return len(readyIPs(s)) > 0 })
 	slice := ourSlice(t, p.Source, "mc-demo", "bb-target.0")
 	if diff := cmp.Diff(map[string]string{
 		"mirror.linkerd.io/mirrored-service":     "true",
