@@ -70,8 +70,8 @@ func TestGatewayMirrorIsExact(t *testing.T) {
 	}
 	// Its EndpointSlice says the same, for kube-proxy and CoreDNS. It is
 	// written just after the Endpoints, so it is waited for too.
-	waitSlice(t, p.Source, "mc-demo", "bb-target.0", func(s *discoveryv1.EndpointSlice) bool { return len(readyIPs(s)) > 0 })
-	slice := ourSlice(t, p.Source, "mc-demo", "bb-target.0")
+	slice := waitSlice(t, p.Source, "mc-demo", "bb-target.0", func(s *discoveryv1.EndpointSlice) bool { return len(readyIPs(s)) > 0 })
+	mustBeOurSlice(t, slice)
 	if diff := cmp.Diff(map[string]string{
 		"mirror.linkerd.io/mirrored-service":     "true",
 		"mirror.linkerd.io/cluster-name":         clusterName,

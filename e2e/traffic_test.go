@@ -273,10 +273,17 @@ func ourSlice(t *testing.T, c *testbed.Cluster, ns, name string) *discoveryv1.En
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Labels[discoveryv1.LabelManagedBy] != managedBy || s.Labels["mirror.linkerd.io/cluster-name"] != clusterName || s.Annotations[fqAnnotation] == "" {
-		t.Fatalf("slice %s/%s labels %v annotations %v, want managed-by %s, the ownership labels and the fq-name", ns, name, s.Labels, s.Annotations, managedBy)
-	}
+	mustBeOurSlice(t, s)
 	return s
+}
+
+// mustBeOurSlice checks that s carries the daemon's managed-by label, the
+// ownership labels and the fq-name annotation.
+func mustBeOurSlice(t *testing.T, s *discoveryv1.EndpointSlice) {
+	t.Helper()
+	if s.Labels[discoveryv1.LabelManagedBy] != managedBy || s.Labels["mirror.linkerd.io/cluster-name"] != clusterName || s.Annotations[fqAnnotation] == "" {
+		t.Fatalf("slice %s/%s labels %v annotations %v, want managed-by %s, the ownership labels and the fq-name", s.Namespace, s.Name, s.Labels, s.Annotations, managedBy)
+	}
 }
 
 // waitSlice waits until the daemon's slice ns/name satisfies ok.
